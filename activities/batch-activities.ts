@@ -1,0 +1,292 @@
+import { Context } from '@temporalio/activity';
+import type { PoolClient } from 'pg';
+import type {
+  BatchOutcome, BatchStatus, BatchStep, RequestCounts, RequestStatus, ResultSummary, RetrySettings,
+} from '../common/types';
+import { isTerminalBatchStatus } from '../common/types';
+import {
+  applyOutcomes, completeResults, getBatch, getBatchForUpdate, iterateRequestBodies, listRequests, markHandlerDispatched,
+  recordPoll, recordSubmission, setDeadline, summarizeRequests, type BatchRecord, type StoredOutcome,
+} from '../db/batches-store';
+import { appendEvent } from '../db/events-store';
+import { inTransaction } from '../db/pool';
+import type { BatchProvider, ProviderResultLine, ProviderStatusReport } from '../providers/types';
+import type { ActivityDeps } from './deps';
+import { permanentFailure } from './failures';
+import { resolveRetry } from './retry-config';
+import { trackStep } from './step-tracking';
+
+const BATCH_STEPS: BatchStep[] = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler'];
+
+/** What the workflow needs to run (or resume) a batch; ids, timestamps and settings only. */
+export interface BatchPlan {
+  batchId: string;
+  provider: string;
+  model: string;
+  handlerName: string | null;
+  requestCount: number;
+  status: BatchStatus;
+  providerBatchId: string | null;
+  pollScheduleMs: number[];
+  maxAgeMs: number;
+  deadlineAt: string | null;
+  resultsFetched: boolean;
+  handlerDispatched: boolean;
+  retry: Record<BatchStep, RetrySettings>;
+}
+
+export interface StatusView {
+  status: BatchStatus;
+  counts: RequestCounts;
+  resultsAvailable: boolean;
+  attempt: number;
+}
+
+export function createBatchActivities(deps: ActivityDeps) {
+  const { pool } = deps;
+  const chunkSize = deps.resultsChunkSize ?? 500;
+
+  async function requireBatch(batchId: string): Promise<BatchRecord> {
+    const batch = await getBatch(pool, batchId);
+    if (!batch) throw permanentFailure('UnknownBatch', `batch ${batchId} does not exist in PostgreSQL`);
+    return batch;
+  }
+
+  function providerFor(batch: BatchRecord): BatchProvider {
+    const provider = deps.providers.get(batch.provider);
+    if (!provider) {
+      throw permanentFailure('UnknownProvider', `no provider named '${batch.provider}' is configured on this worker`);
+    }
+    return provider;
+  }
+
+  function requireProviderBatchId(batch: BatchRecord): string {
+    if (!batch.providerBatchId) throw permanentFailure('NotSubmitted', `batch ${batch.id} has no provider batch yet`);
+    return batch.providerBatchId;
+  }
+
+  const batchSubject = (batchId: string) => ({ kind: 'batch' as const, id: batchId });
+
+  return {
+    async loadBatchPlan(input: { batchId: string }): Promise<BatchPlan> {
+      const batch = await requireBatch(input.batchId);
+      const retry = Object.fromEntries(
+        BATCH_STEPS.map((step) => [step, resolveRetry(deps.retry ?? {}, step, { handlerName: batch.handlerName })]),
+      ) as Record<BatchStep, RetrySettings>;
+      return {
+        batchId: batch.id,
+        provider: batch.provider,
+        model: batch.model,
+        handlerName: batch.handlerName,
+        requestCount: batch.requestCount,
+        status: batch.status,
+        providerBatchId: batch.providerBatchId,
+        pollScheduleMs: batch.pollScheduleMs,
+        maxAgeMs: batch.maxAgeMs,
+        deadlineAt: batch.deadlineAt?.toISOString() ?? null,
+        resultsFetched: batch.resultsFetchedAt !== null,
+        handlerDispatched: batch.handlerDispatchedAt !== null,
+        retry,
+      };
+    },
+
+    /**
+     * Creates the provider batch once. The provider id is stored the moment it comes back; a retried attempt first
+     * looks for a batch an earlier attempt created (provider metadata), so a lost response never makes a second one.
+     */
+    async submitBatch(input: { batchId: string }): Promise<StatusView & { providerBatchId: string; deadlineAt: string }> {
+      return trackStep(pool, batchSubject(input.batchId), 'submit', async (attempt) => {
+        let batch = await requireBatch(input.batchId);
+        const provider = providerFor(batch);
+        if (!batch.providerBatchId) {
+          const existing = attempt > 1 ? await provider.findExisting(batch.id) : null;
+          const submission = existing ?? (await provider.submit({
+            batchId: batch.id,
+            model: batch.model,
+            requests: iterateRequestBodies(pool, batch.id),
+          }));
+          batch = await recordSubmission(pool, batch.id, {
+            providerBatchId: submission.providerBatchId,
+            status: submission.report.status,
+            providerStatus: submission.report.rawStatus,
+            counts: submission.report.counts,
+            reconciled: existing !== null,
+          });
+        }
+        return {
+          providerBatchId: requireProviderBatchId(batch),
+          deadlineAt: (batch.deadlineAt ?? new Date(Date.now() + batch.maxAgeMs)).toISOString(),
+          status: batch.status,
+          counts: batch.requestCounts as RequestCounts,
+          resultsAvailable: false,
+          attempt,
+        };
+      });
+    },
+
+    /** Reads the provider status once and records it with the next planned poll time. */
+    async pollBatch(input: { batchId: string; nextPollAt: string | null }): Promise<StatusView> {
+      return trackStep(pool, batchSubject(input.batchId), 'poll', async (attempt) => {
+        const batch = await requireBatch(input.batchId);
+        const report = await providerFor(batch).getStatus(requireProviderBatchId(batch));
+        return { ...(await storeReport(batch.id, report, input.nextPollAt)), attempt };
+      });
+    },
+
+    /** Asks the provider to cancel; the batch then settles to a terminal status that later polls pick up. */
+    async cancelAtProvider(input: { batchId: string; reason: string }): Promise<StatusView> {
+      return trackStep(pool, batchSubject(input.batchId), 'cancel', async (attempt) => {
+        const batch = await requireBatch(input.batchId);
+        const report = await providerFor(batch).cancel(requireProviderBatchId(batch));
+        await appendEvent(pool, 'batch', batch.id, 'cancel_requested', { detail: { reason: input.reason } });
+        return { ...(await storeReport(batch.id, report, null)), attempt };
+      });
+    },
+
+    /**
+     * Streams every result the provider has into batch_requests in chunks (flat memory), fails requests with no line
+     * as missing (or expired/canceled), stamps results_fetched_at and applies the final status.
+     */
+    async fetchResults(input: { batchId: string; finalStatus?: BatchStatus; reason?: string }): Promise<ResultSummary & { status: BatchStatus; attempt: number }> {
+      return trackStep(pool, batchSubject(input.batchId), 'fetch_results', async (attempt) => {
+        const batch = await requireBatch(input.batchId);
+        const provider = providerFor(batch);
+        const providerBatchId = batch.providerBatchId;
+        let unknownIds = 0;
+        let malformedLines = 0;
+        if (providerBatchId && !batch.resultsFetchedAt) {
+          const report = await provider.getStatus(providerBatchId);
+          if (report.resultsAvailable) {
+            const counted = await storeResultStream(batch.id, provider.streamResults(providerBatchId));
+            unknownIds = counted.unknownIds;
+            malformedLines = counted.malformedLines;
+          }
+        }
+        const finalStatus = input.finalStatus ?? (isTerminalBatchStatus(batch.status) ? batch.status : 'failed');
+        const leftoverStatus = finalStatus === 'expired' ? 'expired' : finalStatus === 'canceled' ? 'canceled' : 'missing';
+        const summary = await inTransaction(pool, (db) =>
+          completeResults(db, batch.id, {
+            leftoverStatus,
+            leftoverMessage: leftoverStatus === 'missing'
+              ? `no result line for this request (batch ${finalStatus})`
+              : `request not processed: batch ${finalStatus}${input.reason ? ` (${input.reason})` : ''}`,
+            finalStatus: input.finalStatus,
+            failure: input.finalStatus === 'expired' || input.finalStatus === 'failed'
+              ? { code: input.finalStatus === 'expired' ? 'deadline_exceeded' : 'failed', message: input.reason ?? input.finalStatus }
+              : undefined,
+            unknownIds,
+            malformedLines,
+          }),
+        );
+        const after = await requireBatch(batch.id);
+        return { ...summary, status: after.status, attempt };
+      });
+    },
+
+    /**
+     * Calls the completion handler once: only after results are stored, and stamped in the same transaction as the
+     * handler's own writes.
+     */
+    async dispatchHandler(input: { batchId: string }): Promise<{ dispatched: boolean; outcome: BatchOutcome; attempt: number }> {
+      return trackStep(pool, batchSubject(input.batchId), 'dispatch_handler', async (attempt) => {
+        return inTransaction(pool, async (db) => {
+          const batch = await getBatchForUpdate(db, input.batchId);
+          if (!batch) throw permanentFailure('UnknownBatch', `batch ${input.batchId} does not exist in PostgreSQL`);
+          if (!batch.resultsFetchedAt) throw permanentFailure('ResultsNotFetched', `batch ${batch.id} has no stored results yet`);
+          if (!isTerminalBatchStatus(batch.status)) throw permanentFailure('NotTerminal', `batch ${batch.id} is still ${batch.status}`);
+          const outcome = batch.status as BatchOutcome;
+          if (batch.handlerDispatchedAt) return { dispatched: false, outcome, attempt };
+          if (batch.handlerName) {
+            const handler = deps.handlers[batch.handlerName];
+            if (!handler) {
+              throw permanentFailure('UnknownHandler', `no completion handler named '${batch.handlerName}' is registered on this worker`);
+            }
+            const summary = await summarizeRequests(db, batch.id);
+            await handler.onComplete({
+              batch,
+              outcome,
+              summary,
+              db,
+              results: (options = {}) => pageRequests(db, batch.id, options.pageSize ?? 500, options.status),
+            });
+          }
+          await markHandlerDispatched(db, batch.id, outcome);
+          return { dispatched: true, outcome, attempt };
+        });
+      });
+    },
+
+    /** Stores a new deadline set by an operator. */
+    async recordDeadline(input: { batchId: string; deadlineAt: string }): Promise<void> {
+      await setDeadline(pool, input.batchId, new Date(input.deadlineAt));
+    },
+  };
+
+  async function storeReport(batchId: string, report: ProviderStatusReport, nextPollAt: string | null): Promise<Omit<StatusView, 'attempt'>> {
+    const { status } = await recordPoll(pool, batchId, {
+      status: report.status,
+      providerStatus: report.rawStatus,
+      counts: report.counts,
+      nextPollAt: nextPollAt ? new Date(nextPollAt) : null,
+      failure: report.failure,
+    });
+    return { status, counts: report.counts, resultsAvailable: report.resultsAvailable };
+  }
+
+  async function storeResultStream(batchId: string, lines: AsyncIterable<ProviderResultLine>) {
+    let chunk: StoredOutcome[] = [];
+    let unknownIds = 0;
+    let malformedLines = 0;
+    let seen = 0;
+    const flush = async () => {
+      const { matched } = await applyOutcomes(pool, batchId, chunk);
+      unknownIds += chunk.length - matched;
+      chunk = [];
+      Context.current().heartbeat({ lines: seen });
+    };
+    for await (const line of lines) {
+      seen += 1;
+      const outcome = toStoredOutcome(line);
+      if (line.kind === 'malformed') malformedLines += 1;
+      if (outcome) chunk.push(outcome);
+      if (chunk.length >= chunkSize) await flush();
+    }
+    await flush();
+    if (unknownIds || malformedLines) {
+      await appendEvent(pool, 'batch', batchId, 'results_anomalies', { detail: { unknownIds, malformedLines } });
+    }
+    return { unknownIds, malformedLines };
+  }
+}
+
+async function* pageRequests(db: PoolClient, batchId: string, pageSize: number, status?: RequestStatus) {
+  let afterPosition = -1;
+  for (;;) {
+    const page = await listRequests(db, batchId, { afterPosition, limit: pageSize, status });
+    yield* page;
+    if (page.length < pageSize) return;
+    afterPosition = page[page.length - 1].position;
+  }
+}
+
+/** One provider line to one stored outcome; a malformed line fails only the request it names. */
+function toStoredOutcome(line: ProviderResultLine): StoredOutcome | null {
+  switch (line.kind) {
+    case 'succeeded':
+      return {
+        customId: line.customId, status: 'succeeded', result: line.result,
+        inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens,
+      };
+    case 'malformed':
+      return line.customId
+        ? { customId: line.customId, status: 'errored', errorCode: 'malformed_result', errorMessage: line.errorMessage, retryable: true }
+        : null;
+    default:
+      return {
+        customId: line.customId, status: line.kind, errorCode: line.errorCode, errorMessage: line.errorMessage,
+        retryable: line.retryable, inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens,
+      };
+  }
+}
+
+export type BatchActivities = ReturnType<typeof createBatchActivities>;

@@ -1,0 +1,15 @@
+import type { Pool } from 'pg';
+import type { BatchProvider } from '../providers/types';
+import type { BatchHandlerRegistry, JobExecutorRegistry } from './handlers';
+import type { RetryConfig } from './retry-config';
+
+/** Everything activities need, passed in by the worker (the activities-dependency-injection pattern). */
+export interface ActivityDeps {
+  pool: Pool;
+  providers: Map<string, BatchProvider>;
+  handlers: BatchHandlerRegistry;
+  jobExecutors?: JobExecutorRegistry;
+  retry?: RetryConfig;
+  /** Rows per results chunk written to PostgreSQL. */
+  resultsChunkSize?: number;
+}

@@ -1,0 +1,17 @@
+import { createBatchActivities } from './batch-activities';
+import { createDeadLetterActivities } from './dead-letter-activities';
+import type { ActivityDeps } from './deps';
+import { createJobActivities } from './job-activities';
+
+/** All activities of the worker, built from their dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createBatchActivities(deps),
+    ...createDeadLetterActivities(deps),
+    ...createJobActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { ActivityDeps } from './deps';
+export type { BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobExecutor, JobExecutorRegistry } from './handlers';

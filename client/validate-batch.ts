@@ -1,0 +1,104 @@
+import { validateRetrySettings } from '../activities/retry-config';
+import { ValidationError } from './errors';
+import { PROVIDER_LIMITS } from './provider-limits';
+
+/** What an app passes to submitBatch. */
+export interface SubmitBatchInput {
+  provider: string;
+  model: string;
+  /** Provider-native request bodies without the model, each with an id unique within the batch. */
+  requests: { customId: string; params: Record<string, unknown> }[];
+  /** Completion handler registered on the worker; omit for none. */
+  handler?: string;
+  /** Small JSON for the handler; never sent to the provider. */
+  metadata?: Record<string, unknown>;
+  /** Submitting twice with the same key returns the same batch. Defaults to a fresh key. */
+  idempotencyKey?: string;
+  /** Delays between polls in ms; each used once, the last repeating. Default 60s, 2m, 5m, 10m, 30m. */
+  pollScheduleMs?: number[];
+  /** Deadline measured from submission. Default 26 hours. */
+  maxAgeMs?: number;
+}
+
+const MAX_METADATA_BYTES = 16 * 1024;
+const NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+function byteLength(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}
+
+/**
+ * Rejects bad input with a ValidationError naming the field. Runs before any write, so a rejected submission leaves
+ * nothing behind.
+ */
+export function validateSubmitBatch(input: unknown, options: { handlers?: readonly string[] } = {}): SubmitBatchInput {
+  if (!isPlainObject(input)) throw new ValidationError('input', 'must be an object');
+  const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs } = input;
+
+  if (typeof provider !== 'string') throw new ValidationError('provider', 'must be a string');
+  const limits = PROVIDER_LIMITS[provider];
+  if (!limits) throw new ValidationError('provider', `unknown provider ${JSON.stringify(provider)}; known: ${Object.keys(PROVIDER_LIMITS).join(', ')}`);
+  if (typeof model !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(model)) {
+    throw new ValidationError('model', 'must be a non-empty model name of printable characters (at most 200)');
+  }
+  if (!Array.isArray(requests)) throw new ValidationError('requests', 'must be an array');
+  if (requests.length === 0) throw new ValidationError('requests', 'must not be empty');
+  if (requests.length > limits.maxRequests) {
+    throw new ValidationError('requests', `${requests.length} requests exceed ${provider}'s limit of ${limits.maxRequests} per batch`);
+  }
+  const seen = new Set<string>();
+  let totalBytes = 0;
+  requests.forEach((request, index) => {
+    const where = `requests[${index}]`;
+    if (!isPlainObject(request)) throw new ValidationError(where, 'must be an object with customId and params');
+    if (typeof request.customId !== 'string') throw new ValidationError(`${where}.customId`, 'must be a string');
+    if (!limits.customIdPattern.test(request.customId)) {
+      throw new ValidationError(`${where}.customId`, `${JSON.stringify(request.customId.slice(0, 80))} breaks ${provider}'s rule: ${limits.customIdRule}`);
+    }
+    if (seen.has(request.customId)) throw new ValidationError(`${where}.customId`, `duplicate custom id ${JSON.stringify(request.customId)}`);
+    seen.add(request.customId);
+    if (!isPlainObject(request.params)) throw new ValidationError(`${where}.params`, 'must be an object (the provider request body)');
+    if ('model' in request.params && request.params.model !== model) {
+      throw new ValidationError(`${where}.params.model`, `differs from the batch model ${JSON.stringify(model)}; one model per batch`);
+    }
+    totalBytes += byteLength(request.params) + request.customId.length;
+  });
+  if (totalBytes > limits.maxBytes) {
+    throw new ValidationError('requests', `${totalBytes} bytes exceed ${provider}'s limit of ${limits.maxBytes} bytes per batch`);
+  }
+  if (handler !== undefined) {
+    if (typeof handler !== 'string' || !NAME_PATTERN.test(handler)) {
+      throw new ValidationError('handler', 'must be a name of 1-100 characters of [A-Za-z0-9_.:-]');
+    }
+    if (options.handlers && !options.handlers.includes(handler)) {
+      throw new ValidationError('handler', `unknown handler ${JSON.stringify(handler)}; registered: ${options.handlers.join(', ') || 'none'}`);
+    }
+  }
+  if (metadata !== undefined) {
+    if (!isPlainObject(metadata)) throw new ValidationError('metadata', 'must be a plain JSON object');
+    if (byteLength(metadata) > MAX_METADATA_BYTES) throw new ValidationError('metadata', `must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
+  }
+  if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > 200)) {
+    throw new ValidationError('idempotencyKey', 'must be a string of 1-200 characters');
+  }
+  if (pollScheduleMs !== undefined) {
+    if (!Array.isArray(pollScheduleMs) || pollScheduleMs.length === 0 || pollScheduleMs.length > 50) {
+      throw new ValidationError('pollScheduleMs', 'must be an array of 1-50 delays in milliseconds');
+    }
+    pollScheduleMs.forEach((delay, index) => {
+      if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 100 || delay > 86_400_000) {
+        throw new ValidationError(`pollScheduleMs[${index}]`, 'must be an integer between 100 ms and 24 h');
+      }
+    });
+  }
+  if (maxAgeMs !== undefined && (typeof maxAgeMs !== 'number' || !Number.isInteger(maxAgeMs) || maxAgeMs < 1000 || maxAgeMs > 7 * 86_400_000)) {
+    throw new ValidationError('maxAgeMs', 'must be an integer between 1 s and 7 days');
+  }
+  return input as unknown as SubmitBatchInput;
+}
+
+export { validateRetrySettings };

@@ -1,0 +1,108 @@
+/**
+ * Types shared by workflows, activities and the client. Only small values: ids, statuses, counts and timestamps.
+ * Request and result bodies never appear here because everything here may end up in a Temporal history.
+ */
+
+export type BatchStatus = 'pending' | 'submitted' | 'in_progress' | 'ended' | 'canceled' | 'expired' | 'failed';
+export const TERMINAL_BATCH_STATUSES: readonly BatchStatus[] = ['ended', 'canceled', 'expired', 'failed'];
+export function isTerminalBatchStatus(status: BatchStatus): boolean {
+  return TERMINAL_BATCH_STATUSES.includes(status);
+}
+
+export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'discarded';
+
+export type SubjectKind = 'batch' | 'job';
+export type BatchStep = 'submit' | 'poll' | 'cancel' | 'fetch_results' | 'dispatch_handler';
+export type JobStep = 'execute' | 'notify_failure';
+export type StepName = BatchStep | JobStep;
+
+export type RequestStatus = 'pending' | 'succeeded' | 'errored' | 'expired' | 'canceled' | 'missing';
+
+/** Temporal activity retry settings, in milliseconds so they serialise plainly. */
+export interface RetrySettings {
+  /** Total attempts including the first; the step is dead-lettered after this many. */
+  maximumAttempts: number;
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+}
+
+export interface RequestCounts {
+  total: number;
+  processing: number;
+  succeeded: number;
+  errored: number;
+  expired: number;
+  canceled: number;
+}
+
+/** Per-request outcome counts after results were stored. */
+export interface ResultSummary {
+  succeeded: number;
+  errored: number;
+  expired: number;
+  canceled: number;
+  missing: number;
+  /** Result lines whose custom id was never submitted (ignored). */
+  unknownIds: number;
+  /** Lines that could not be parsed (their request, when identifiable, is marked errored). */
+  malformedLines: number;
+}
+
+/** How a batch ended, as told to its completion handler. */
+export type BatchOutcome = 'ended' | 'canceled' | 'expired' | 'failed';
+
+export interface DeadLetterInfo {
+  deadLetterId: string;
+  step: StepName;
+  tryCount: number;
+  errorClass: string;
+  errorMessage: string;
+  nonRetryable: boolean;
+  since: string;
+}
+
+export interface StepProgress {
+  attempt: number;
+  lastError?: string;
+}
+
+/** What the batch workflow answers to the `batchState` query and shows in Temporal Web. */
+export interface BatchWorkflowState {
+  batchId: string;
+  phase: 'submitting' | 'polling' | 'canceling' | 'fetching_results' | 'dispatching' | 'dead_lettered' | 'done';
+  status: BatchStatus;
+  providerBatchId?: string;
+  pollCount: number;
+  nextPollAt?: string;
+  deadlineAt?: string;
+  counts?: RequestCounts;
+  summary?: ResultSummary;
+  steps: Partial<Record<BatchStep, StepProgress>>;
+  deadLetter?: DeadLetterInfo;
+  cancelRequested: boolean;
+}
+
+export interface JobWorkflowState {
+  jobId: string;
+  jobType: string;
+  phase: 'running' | 'dead_lettered' | 'done';
+  status: JobStatus;
+  steps: Partial<Record<JobStep, StepProgress>>;
+  deadLetter?: DeadLetterInfo;
+}
+
+export interface ResolveDeadLetterInput {
+  action: 'requeue' | 'discard';
+  /** Must match the open dead letter, so a stale decision cannot hit a later one. */
+  deadLetterId?: string;
+  /** New retry settings for the requeued step. */
+  retry?: Partial<RetrySettings>;
+  resolvedBy?: string;
+  note?: string;
+}
+
+export interface ResolveDeadLetterResult {
+  deadLetterId: string;
+  action: 'requeue' | 'discard';
+}

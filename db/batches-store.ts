@@ -1,0 +1,391 @@
+import type { BatchStatus, RequestCounts, RequestStatus, ResultSummary } from '../common/types';
+import { appendEvent } from './events-store';
+import type { Queryable } from './queryable';
+
+/** SQL for the batch table group: batches and batch_requests. */
+
+export interface BatchRecord {
+  id: string;
+  idempotencyKey: string;
+  workflowId: string;
+  provider: string;
+  model: string;
+  status: BatchStatus;
+  providerBatchId: string | null;
+  providerStatus: string | null;
+  handlerName: string | null;
+  metadata: Record<string, unknown>;
+  requestCount: number;
+  requestCounts: Partial<RequestCounts>;
+  pollScheduleMs: number[];
+  maxAgeMs: number;
+  pollCount: number;
+  lastPolledAt: Date | null;
+  nextPollAt: Date | null;
+  createdAt: Date;
+  submittedAt: Date | null;
+  deadlineAt: Date | null;
+  endedAt: Date | null;
+  resultsFetchedAt: Date | null;
+  handlerDispatchedAt: Date | null;
+  failedAt: Date | null;
+  failureCode: string | null;
+  failureMessage: string | null;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface NewBatch {
+  id: string;
+  idempotencyKey: string;
+  workflowId: string;
+  provider: string;
+  model: string;
+  handlerName: string | null;
+  metadata: Record<string, unknown>;
+  pollScheduleMs: number[];
+  maxAgeMs: number;
+  requests: { customId: string; params: Record<string, unknown> }[];
+}
+
+export interface RequestRecord {
+  customId: string;
+  position: number;
+  status: RequestStatus;
+  result: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+  retryable: boolean | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+}
+
+/** A result line ready to store: one request's outcome. */
+export interface StoredOutcome {
+  customId: string;
+  status: Exclude<RequestStatus, 'pending' | 'missing'>;
+  result?: unknown;
+  errorCode?: string;
+  errorMessage?: string;
+  retryable?: boolean;
+  inputTokens?: number;
+  outputTokens?: number;
+}
+
+const BATCH_COLUMNS = `id, idempotency_key, workflow_id, provider, model, status, provider_batch_id, provider_status, handler_name,
+  metadata, request_count, request_counts, poll_schedule_ms, max_age_ms, poll_count, last_polled_at, next_poll_at, created_at,
+  submitted_at, deadline_at, ended_at, results_fetched_at, handler_dispatched_at, failed_at, failure_code, failure_message,
+  input_tokens, output_tokens`;
+
+function toBatchRecord(row: Record<string, any>): BatchRecord {
+  return {
+    id: row.id,
+    idempotencyKey: row.idempotency_key,
+    workflowId: row.workflow_id,
+    provider: row.provider,
+    model: row.model,
+    status: row.status,
+    providerBatchId: row.provider_batch_id,
+    providerStatus: row.provider_status,
+    handlerName: row.handler_name,
+    metadata: row.metadata,
+    requestCount: row.request_count,
+    requestCounts: row.request_counts,
+    pollScheduleMs: row.poll_schedule_ms,
+    maxAgeMs: Number(row.max_age_ms),
+    pollCount: row.poll_count,
+    lastPolledAt: row.last_polled_at,
+    nextPollAt: row.next_poll_at,
+    createdAt: row.created_at,
+    submittedAt: row.submitted_at,
+    deadlineAt: row.deadline_at,
+    endedAt: row.ended_at,
+    resultsFetchedAt: row.results_fetched_at,
+    handlerDispatchedAt: row.handler_dispatched_at,
+    failedAt: row.failed_at,
+    failureCode: row.failure_code,
+    failureMessage: row.failure_message,
+    inputTokens: Number(row.input_tokens),
+    outputTokens: Number(row.output_tokens),
+  };
+}
+
+const INSERT_CHUNK = 1000;
+
+/** Inserts the batch and all its requests. Call inside a transaction so a rejected submission writes nothing. */
+export async function insertBatch(db: Queryable, batch: NewBatch): Promise<void> {
+  await db.query(
+    `INSERT INTO batches (id, idempotency_key, workflow_id, provider, model, handler_name, metadata, request_count,
+                          poll_schedule_ms, max_age_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [
+      batch.id, batch.idempotencyKey, batch.workflowId, batch.provider, batch.model, batch.handlerName, batch.metadata,
+      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs,
+    ],
+  );
+  for (let offset = 0; offset < batch.requests.length; offset += INSERT_CHUNK) {
+    const chunk = batch.requests.slice(offset, offset + INSERT_CHUNK);
+    await db.query(
+      `INSERT INTO batch_requests (batch_id, custom_id, position, params)
+       SELECT $1, custom_id, position, params
+         FROM unnest($2::text[], $3::int[], $4::jsonb[]) AS r(custom_id, position, params)`,
+      [
+        batch.id,
+        chunk.map((request) => request.customId),
+        chunk.map((_, index) => offset + index),
+        chunk.map((request) => JSON.stringify(request.params)),
+      ],
+    );
+  }
+  await appendEvent(db, 'batch', batch.id, 'created', { toStatus: 'pending', detail: { requests: batch.requests.length } });
+}
+
+export async function getBatch(db: Queryable, batchId: string): Promise<BatchRecord | null> {
+  const { rows } = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches WHERE id = $1`, [batchId]);
+  return rows[0] ? toBatchRecord(rows[0]) : null;
+}
+
+export async function getBatchForUpdate(db: Queryable, batchId: string): Promise<BatchRecord | null> {
+  const { rows } = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches WHERE id = $1 FOR UPDATE`, [batchId]);
+  return rows[0] ? toBatchRecord(rows[0]) : null;
+}
+
+export async function findBatchByIdempotencyKey(db: Queryable, key: string): Promise<BatchRecord | null> {
+  const { rows } = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches WHERE idempotency_key = $1`, [key]);
+  return rows[0] ? toBatchRecord(rows[0]) : null;
+}
+
+/** Streams a batch's requests in submission order, one page at a time, for the provider upload. */
+export async function* iterateRequestBodies(
+  db: Queryable,
+  batchId: string,
+  pageSize = 1000,
+): AsyncGenerator<{ customId: string; params: Record<string, unknown> }> {
+  let after = -1;
+  for (;;) {
+    const { rows } = await db.query(
+      `SELECT custom_id, position, params FROM batch_requests WHERE batch_id = $1 AND position > $2
+        ORDER BY position LIMIT $3`,
+      [batchId, after, pageSize],
+    );
+    for (const row of rows) yield { customId: row.custom_id, params: row.params };
+    if (rows.length < pageSize) return;
+    after = rows[rows.length - 1].position;
+  }
+}
+
+/** Stores the provider batch id the moment the provider returns it; never replaces an existing one. */
+export async function recordSubmission(
+  db: Queryable,
+  batchId: string,
+  submission: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts; reconciled: boolean },
+): Promise<BatchRecord> {
+  const { rows } = await db.query(
+    `UPDATE batches SET provider_batch_id = $2, provider_status = $3, request_counts = $4, submitted_at = now(),
+            deadline_at = now() + make_interval(secs => max_age_ms / 1000.0), updated_at = now()
+      WHERE id = $1 AND provider_batch_id IS NULL
+      RETURNING id`,
+    [batchId, submission.providerBatchId, submission.providerStatus, submission.counts],
+  );
+  if (rows.length > 0) {
+    await transition(db, batchId, submission.status, 'submitted', {}, {
+      providerBatchId: submission.providerBatchId,
+      reconciled: submission.reconciled,
+    });
+  }
+  const batch = await getBatch(db, batchId);
+  if (!batch) throw new Error(`batch ${batchId} does not exist`);
+  return batch;
+}
+
+export async function recordPoll(
+  db: Queryable,
+  batchId: string,
+  poll: {
+    status: BatchStatus;
+    providerStatus: string;
+    counts: RequestCounts;
+    nextPollAt: Date | null;
+    failure?: { code: string; message: string };
+  },
+): Promise<{ status: BatchStatus }> {
+  const terminal = ['ended', 'canceled', 'expired', 'failed'].includes(poll.status);
+  const set: Record<string, unknown> = {
+    provider_status: poll.providerStatus,
+    request_counts: poll.counts,
+    poll_count: { raw: 'poll_count + 1' },
+    last_polled_at: { raw: 'now()' },
+    next_poll_at: terminal ? null : poll.nextPollAt,
+  };
+  if (terminal) set.ended_at = { raw: 'COALESCE(b.ended_at, now())' };
+  if (poll.failure) {
+    set.failure_code = poll.failure.code;
+    set.failure_message = poll.failure.message;
+    set.failed_at = { raw: 'COALESCE(b.failed_at, now())' };
+  }
+  return transition(db, batchId, poll.status, 'polled_status_changed', set, { providerStatus: poll.providerStatus });
+}
+
+/**
+ * Sets the status and logs the transition, unless the batch is already terminal (the first terminal write wins, so a
+ * stale poll cannot overwrite an expiry). Extra columns are set in the same statement; values of the form {raw: sql}
+ * are inlined as SQL expressions (constants of this module only, never input).
+ */
+async function transition(
+  db: Queryable,
+  batchId: string,
+  toStatus: BatchStatus,
+  eventKind: string,
+  set: Record<string, unknown>,
+  detail: Record<string, unknown> = {},
+): Promise<{ fromStatus: BatchStatus; status: BatchStatus }> {
+  const plain: Record<string, unknown> = {};
+  const raw: string[] = [];
+  for (const [column, value] of Object.entries(set)) {
+    if (value && typeof value === 'object' && 'raw' in value) raw.push(`${column} = ${(value as { raw: string }).raw}`);
+    else plain[column] = value;
+  }
+  const columns = Object.keys(plain);
+  const assignments = [...columns.map((column, index) => `${column} = $${index + 3}`), ...raw];
+  const { rows } = await db.query(
+    `WITH before AS (SELECT status FROM batches WHERE id = $1 FOR UPDATE)
+     UPDATE batches b
+        SET status = CASE WHEN before.status IN ('ended', 'canceled', 'expired', 'failed') THEN before.status ELSE $2 END,
+            updated_at = now()${assignments.length ? ', ' + assignments.join(', ') : ''}
+       FROM before
+      WHERE b.id = $1
+      RETURNING before.status AS from_status, b.status AS status`,
+    [batchId, toStatus, ...columns.map((column) => plain[column])],
+  );
+  if (!rows[0]) throw new Error(`batch ${batchId} does not exist`);
+  const { from_status: fromStatus, status } = rows[0];
+  if (fromStatus !== status) await appendEvent(db, 'batch', batchId, eventKind, { fromStatus, toStatus: status, detail });
+  return { fromStatus, status };
+}
+
+export { transition as transitionBatch };
+
+/**
+ * Stores one chunk of outcomes, joined by custom id. Lines for ids that were never submitted match nothing and are
+ * counted. Re-applying the same chunk (a retried fetch) writes the same values.
+ */
+export async function applyOutcomes(db: Queryable, batchId: string, outcomes: StoredOutcome[]): Promise<{ matched: number }> {
+  if (outcomes.length === 0) return { matched: 0 };
+  const { rowCount } = await db.query(
+    `UPDATE batch_requests r
+        SET status = o.status, result = o.result, error_code = o.error_code, error_message = o.error_message,
+            retryable = o.retryable, input_tokens = o.input_tokens, output_tokens = o.output_tokens, completed_at = now()
+       FROM jsonb_to_recordset($2::jsonb) AS o(custom_id text, status text, result jsonb, error_code text,
+                                               error_message text, retryable boolean, input_tokens int, output_tokens int)
+      WHERE r.batch_id = $1 AND r.custom_id = o.custom_id`,
+    [
+      batchId,
+      JSON.stringify(
+        outcomes.map((outcome) => ({
+          custom_id: outcome.customId,
+          status: outcome.status,
+          result: outcome.result ?? null,
+          error_code: outcome.errorCode ?? null,
+          error_message: outcome.errorMessage ?? null,
+          retryable: outcome.retryable ?? null,
+          input_tokens: outcome.inputTokens ?? null,
+          output_tokens: outcome.outputTokens ?? null,
+        })),
+      ),
+    ],
+  );
+  return { matched: rowCount ?? 0 };
+}
+
+/**
+ * Closes the results phase: requests with no line become `leftoverStatus` (missing, expired or canceled), token usage
+ * is rolled up, results_fetched_at is stamped, and the final status (if given) is applied.
+ */
+export async function completeResults(
+  db: Queryable,
+  batchId: string,
+  options: {
+    leftoverStatus: 'missing' | 'expired' | 'canceled';
+    leftoverMessage: string;
+    finalStatus?: BatchStatus;
+    failure?: { code: string; message: string };
+    unknownIds: number;
+    malformedLines: number;
+  },
+): Promise<ResultSummary> {
+  await db.query(
+    `UPDATE batch_requests SET status = $2, error_code = $2, error_message = $3, retryable = true, completed_at = now()
+      WHERE batch_id = $1 AND status = 'pending'`,
+    [batchId, options.leftoverStatus, options.leftoverMessage],
+  );
+  await db.query(
+    `UPDATE batches b SET input_tokens = t.input_tokens, output_tokens = t.output_tokens,
+            results_fetched_at = COALESCE(b.results_fetched_at, now()), updated_at = now()
+       FROM (SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens
+               FROM batch_requests WHERE batch_id = $1) t
+      WHERE b.id = $1`,
+    [batchId],
+  );
+  if (options.finalStatus) {
+    const set: Record<string, unknown> = { ended_at: { raw: 'COALESCE(b.ended_at, now())' } };
+    if (options.failure) {
+      set.failure_code = options.failure.code;
+      set.failure_message = options.failure.message;
+      set.failed_at = { raw: 'COALESCE(b.failed_at, now())' };
+    }
+    await transition(db, batchId, options.finalStatus, 'finalized', set, options.failure ?? {});
+  }
+  const summary = await summarizeRequests(db, batchId);
+  summary.unknownIds = options.unknownIds;
+  summary.malformedLines = options.malformedLines;
+  await appendEvent(db, 'batch', batchId, 'results_stored', { detail: { ...summary } });
+  return summary;
+}
+
+export async function summarizeRequests(db: Queryable, batchId: string): Promise<ResultSummary> {
+  const { rows } = await db.query(
+    `SELECT status, count(*)::int AS n FROM batch_requests WHERE batch_id = $1 GROUP BY status`,
+    [batchId],
+  );
+  const summary: ResultSummary = { succeeded: 0, errored: 0, expired: 0, canceled: 0, missing: 0, unknownIds: 0, malformedLines: 0 };
+  for (const row of rows) {
+    if (row.status in summary) summary[row.status as keyof ResultSummary] = row.n;
+  }
+  return summary;
+}
+
+export async function markHandlerDispatched(db: Queryable, batchId: string, outcome: string): Promise<void> {
+  await db.query(`UPDATE batches SET handler_dispatched_at = now(), updated_at = now() WHERE id = $1`, [batchId]);
+  await appendEvent(db, 'batch', batchId, 'handler_dispatched', { detail: { outcome } });
+}
+
+export async function setDeadline(db: Queryable, batchId: string, deadlineAt: Date): Promise<void> {
+  await db.query(`UPDATE batches SET deadline_at = $2, updated_at = now() WHERE id = $1`, [batchId, deadlineAt]);
+  await appendEvent(db, 'batch', batchId, 'deadline_extended', { detail: { deadlineAt: deadlineAt.toISOString() } });
+}
+
+/** Keyset page through results in submission order. */
+export async function listRequests(
+  db: Queryable,
+  batchId: string,
+  page: { afterPosition?: number; limit: number; status?: RequestStatus },
+): Promise<RequestRecord[]> {
+  const { rows } = await db.query(
+    `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens
+       FROM batch_requests
+      WHERE batch_id = $1 AND position > $2 AND ($4::text IS NULL OR status = $4)
+      ORDER BY position LIMIT $3`,
+    [batchId, page.afterPosition ?? -1, page.limit, page.status ?? null],
+  );
+  return rows.map((row) => ({
+    customId: row.custom_id,
+    position: row.position,
+    status: row.status,
+    result: row.result,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    retryable: row.retryable,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+  }));
+}

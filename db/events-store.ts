@@ -1,0 +1,43 @@
+import type { SubjectKind } from '../common/types';
+import type { Queryable } from './queryable';
+
+/** SQL for the append-only event log of batches and jobs. */
+
+export interface EventRecord {
+  id: string;
+  at: Date;
+  kind: string;
+  fromStatus: string | null;
+  toStatus: string | null;
+  detail: Record<string, unknown>;
+}
+
+export async function appendEvent(
+  db: Queryable,
+  subjectKind: SubjectKind,
+  subjectId: string,
+  kind: string,
+  change: { fromStatus?: string | null; toStatus?: string | null; detail?: Record<string, unknown> } = {},
+): Promise<void> {
+  await db.query(
+    `INSERT INTO event_log (subject_kind, subject_id, kind, from_status, to_status, detail)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [subjectKind, subjectId, kind, change.fromStatus ?? null, change.toStatus ?? null, change.detail ?? {}],
+  );
+}
+
+export async function listEvents(db: Queryable, subjectKind: SubjectKind, subjectId: string): Promise<EventRecord[]> {
+  const { rows } = await db.query(
+    `SELECT id, at, kind, from_status, to_status, detail FROM event_log
+      WHERE subject_kind = $1 AND subject_id = $2 ORDER BY id`,
+    [subjectKind, subjectId],
+  );
+  return rows.map((row) => ({
+    id: String(row.id),
+    at: row.at,
+    kind: row.kind,
+    fromStatus: row.from_status,
+    toStatus: row.to_status,
+    detail: row.detail,
+  }));
+}

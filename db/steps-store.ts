@@ -1,0 +1,79 @@
+import type { StepName, SubjectKind } from '../common/types';
+import { appendEvent } from './events-store';
+import type { Queryable } from './queryable';
+
+/** SQL for try counts per step (step_attempts). */
+
+export interface StepAttemptRecord {
+  step: StepName;
+  attempt: number;
+  totalAttempts: number;
+  rounds: number;
+  lastAttemptAt: Date | null;
+  firstFailureAt: Date | null;
+  lastErrorClass: string | null;
+  lastError: string | null;
+  succeededAt: Date | null;
+}
+
+/** Called at the start of every activity attempt with Temporal's 1-based attempt number. */
+export async function recordAttemptStart(db: Queryable, kind: SubjectKind, subjectId: string, step: StepName, attempt: number) {
+  await db.query(
+    `INSERT INTO step_attempts (subject_kind, subject_id, step, attempt, total_attempts, last_attempt_at)
+     VALUES ($1, $2, $3, $4, 1, now())
+     ON CONFLICT (subject_kind, subject_id, step) DO UPDATE
+       SET attempt = EXCLUDED.attempt, total_attempts = step_attempts.total_attempts + 1, last_attempt_at = now(),
+           succeeded_at = NULL`,
+    [kind, subjectId, step, attempt],
+  );
+}
+
+export async function recordAttemptFailure(
+  db: Queryable, kind: SubjectKind, subjectId: string, step: StepName, errorClass: string, message: string,
+) {
+  await db.query(
+    `UPDATE step_attempts SET last_error_class = $4, last_error = $5, first_failure_at = COALESCE(first_failure_at, now())
+      WHERE subject_kind = $1 AND subject_id = $2 AND step = $3`,
+    [kind, subjectId, step, errorClass, message.slice(0, 4000)],
+  );
+}
+
+export async function recordAttemptSuccess(db: Queryable, kind: SubjectKind, subjectId: string, step: StepName) {
+  await db.query(
+    `UPDATE step_attempts SET succeeded_at = now(), first_failure_at = NULL WHERE subject_kind = $1 AND subject_id = $2 AND step = $3`,
+    [kind, subjectId, step],
+  );
+}
+
+/** A requeue starts a new round with a fresh try count. */
+export async function startNewRound(db: Queryable, kind: SubjectKind, subjectId: string, step: StepName) {
+  await db.query(
+    `UPDATE step_attempts SET attempt = 0, rounds = rounds + 1, first_failure_at = NULL WHERE subject_kind = $1 AND subject_id = $2 AND step = $3`,
+    [kind, subjectId, step],
+  );
+  await appendEvent(db, kind, subjectId, 'step_requeued', { detail: { step } });
+}
+
+export async function getStepAttempt(db: Queryable, kind: SubjectKind, subjectId: string, step: StepName) {
+  const rows = await listStepAttempts(db, kind, subjectId);
+  return rows.find((row) => row.step === step) ?? null;
+}
+
+export async function listStepAttempts(db: Queryable, kind: SubjectKind, subjectId: string): Promise<StepAttemptRecord[]> {
+  const { rows } = await db.query(
+    `SELECT step, attempt, total_attempts, rounds, last_attempt_at, first_failure_at, last_error_class, last_error, succeeded_at
+       FROM step_attempts WHERE subject_kind = $1 AND subject_id = $2 ORDER BY step`,
+    [kind, subjectId],
+  );
+  return rows.map((row) => ({
+    step: row.step,
+    attempt: row.attempt,
+    totalAttempts: row.total_attempts,
+    rounds: row.rounds,
+    lastAttemptAt: row.last_attempt_at,
+    firstFailureAt: row.first_failure_at,
+    lastErrorClass: row.last_error_class,
+    lastError: row.last_error,
+    succeededAt: row.succeeded_at,
+  }));
+}

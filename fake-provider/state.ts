@@ -1,0 +1,290 @@
+/**
+ * In-memory store of the fake provider: batches with their timelines and captured per-request outcomes, uploaded
+ * files, configuration, call counters and the log of created batches. Provider-neutral; the route and format
+ * modules translate to each provider's wire shapes.
+ */
+import { randomBytes } from 'node:crypto';
+import { defaultConfig, type BatchRule, type BatchTiming, type FakeConfig, type OutcomeSpec, type ProviderName, type RequestOutcome } from './config';
+import { shortHash } from './random';
+import { snapshot, type Snapshot, type Timeline } from './timeline';
+
+export interface FakeRequest {
+  customId: string;
+  params: Record<string, unknown>;
+}
+
+/** The fate of one request: its own outcome once processed, or what the batch's end did to it. */
+export type Disposition = RequestOutcome | 'pending' | 'canceled' | 'batch_expired' | 'batch_failed';
+
+export interface BatchCounters {
+  create: number;
+  retrieve: number;
+  cancel: number;
+  /** Result downloads: Anthropic results, OpenAI output/error file contents. */
+  results: number;
+}
+
+export interface ValidationError {
+  code: string;
+  message: string;
+  line: number | null;
+}
+
+export interface FakeBatch {
+  id: string;
+  provider: ProviderName;
+  model: string;
+  requests: FakeRequest[];
+  /** Captured at creation, so later setOutcomes calls only affect later batches. */
+  outcomes: RequestOutcome[];
+  timeline: Timeline;
+  metadata: Record<string, string> | null;
+  endpoint: string;
+  completionWindow: string;
+  inputFileId: string | null;
+  validationErrors: ValidationError[];
+  fingerprint: string;
+  counters: BatchCounters;
+}
+
+export interface FakeFile {
+  id: string;
+  filename: string;
+  purpose: string;
+  bytes: number;
+  createdAt: number;
+  content: Buffer;
+  requests: FakeRequest[];
+  /** Distinct per-line urls; each must equal the batch endpoint. */
+  urls: string[];
+  model: string;
+  /** Lines that did not parse; a batch created from this file fails validation. */
+  parseErrors: ValidationError[];
+}
+
+export interface CreatedBatchInfo {
+  provider: ProviderName;
+  id: string;
+  model: string;
+  requestCount: number;
+  /** sha256 of model + sorted custom ids: equal fingerprints mean the same logical batch was submitted twice. */
+  fingerprint: string;
+  metadata: Record<string, string> | null;
+  batchkeeperBatchId: string | null;
+  createdAt: string;
+}
+
+export interface NewBatch {
+  provider: ProviderName;
+  model: string;
+  requests: FakeRequest[];
+  metadata?: Record<string, string> | null;
+  endpoint?: string;
+  completionWindow?: string;
+  inputFileId?: string | null;
+  validationErrors?: ValidationError[];
+}
+
+export type BatchPatch = BatchTiming & { failed?: boolean };
+
+interface StoredOutcome {
+  outcome: RequestOutcome;
+  remaining: number | null;
+}
+
+export class FakeState {
+  config: FakeConfig;
+  private outcomes = new Map<string, StoredOutcome>();
+  private batches = new Map<string, FakeBatch>();
+  private files = new Map<string, FakeFile>();
+  private routeCounts = new Map<string, number>();
+
+  constructor(private readonly initialProcessingMs = 300) {
+    this.config = defaultConfig(initialProcessingMs);
+  }
+
+  configure(partial: Partial<FakeConfig>): void {
+    this.config = { ...this.config, ...partial, batchRules: [...(partial.batchRules ?? this.config.batchRules)] };
+  }
+
+  /** Merges into the current outcomes unless replace is set. */
+  setOutcomes(outcomes: Record<string, OutcomeSpec>, replace = false): void {
+    if (replace) this.outcomes.clear();
+    for (const [customId, spec] of Object.entries(outcomes)) {
+      const stored: StoredOutcome = typeof spec === 'string' ? { outcome: spec, remaining: null } : { outcome: spec.outcome, remaining: spec.times };
+      this.outcomes.set(customId, stored);
+    }
+  }
+
+  reset(): void {
+    this.config = defaultConfig(this.initialProcessingMs);
+    this.outcomes.clear();
+    this.batches.clear();
+    this.files.clear();
+    this.routeCounts.clear();
+  }
+
+  /** Creates a batch, or returns 'rejected' when a batch rule says the create call must fail. */
+  createBatch(input: NewBatch): FakeBatch | 'rejected' {
+    const rule = this.takeRule(input);
+    if (rule?.outcome === 'rejected') return 'rejected';
+    const id = `${input.provider === 'openai' ? 'batch_' : 'msgbatch_'}${randomBytes(12).toString('hex')}`;
+    const batch: FakeBatch = {
+      id,
+      provider: input.provider,
+      model: input.model,
+      requests: input.requests,
+      outcomes: input.requests.map((request) => this.takeOutcome(request.customId)),
+      timeline: {
+        createdAt: Date.now(),
+        processingMs: rule?.processingMs ?? this.config.processingMs,
+        expireAfterMs: rule?.expireAfterMs !== undefined ? rule.expireAfterMs : this.config.expireAfterMs,
+        cancelDelayMs: rule?.cancelDelayMs ?? this.config.cancelDelayMs,
+        cancelRequestedAt: null,
+        failed: rule?.outcome === 'failed' || (input.validationErrors?.length ?? 0) > 0,
+        requestCount: input.requests.length,
+      },
+      metadata: input.metadata ?? null,
+      endpoint: input.endpoint ?? '/v1/chat/completions',
+      completionWindow: input.completionWindow ?? '24h',
+      inputFileId: input.inputFileId ?? null,
+      validationErrors: input.validationErrors?.length
+        ? input.validationErrors
+        : rule?.outcome === 'failed'
+          ? [{ code: 'token_limit_exceeded', message: 'Enqueued token limit reached (simulated batch failure).', line: null }]
+          : [],
+      fingerprint: fingerprint(input.model, input.requests),
+      counters: { create: 1, retrieve: 0, cancel: 0, results: 0 },
+    };
+    this.batches.set(id, batch);
+    return batch;
+  }
+
+  getBatch(id: string): FakeBatch | undefined {
+    return this.batches.get(id);
+  }
+
+  /** Newest first, like both providers' list endpoints. */
+  listBatches(provider: ProviderName): FakeBatch[] {
+    return [...this.batches.values()].filter((batch) => batch.provider === provider).reverse();
+  }
+
+  snapshot(batch: FakeBatch, now = Date.now()): Snapshot {
+    return snapshot(batch.timeline, now);
+  }
+
+  /** Starts cancellation; false when the batch already finished (the provider refuses). */
+  cancel(batch: FakeBatch): boolean {
+    const current = this.snapshot(batch);
+    if (current.terminal) return false;
+    if (batch.timeline.cancelRequestedAt === null) batch.timeline.cancelRequestedAt = Date.now();
+    return true;
+  }
+
+  updateBatch(id: string, patch: BatchPatch): boolean {
+    const batch = this.batches.get(id);
+    if (!batch) return false;
+    const timeline = batch.timeline;
+    if (patch.processingMs !== undefined) timeline.processingMs = patch.processingMs;
+    if (patch.expireAfterMs !== undefined) timeline.expireAfterMs = patch.expireAfterMs;
+    if (patch.cancelDelayMs !== undefined) timeline.cancelDelayMs = patch.cancelDelayMs;
+    if (patch.failed !== undefined) timeline.failed = patch.failed;
+    return true;
+  }
+
+  /** Finishes processing now (all requests processed); no effect on a batch that already ended. */
+  completeNow(id: string): boolean {
+    const batch = this.batches.get(id);
+    if (!batch || this.snapshot(batch).terminal || batch.timeline.cancelRequestedAt !== null) return false;
+    batch.timeline.processingMs = Math.max(0, Date.now() - batch.timeline.createdAt);
+    return true;
+  }
+
+  /** Expires the batch now, keeping whatever was processed so far. */
+  expireNow(id: string): boolean {
+    const batch = this.batches.get(id);
+    if (!batch || this.snapshot(batch).terminal || batch.timeline.cancelRequestedAt !== null) return false;
+    batch.timeline.expireAfterMs = Math.max(0, Date.now() - batch.timeline.createdAt);
+    return true;
+  }
+
+  disposition(batch: FakeBatch, current: Snapshot, index: number): Disposition {
+    if (current.phase === 'failed') return 'batch_failed';
+    if (index < current.processed) return batch.outcomes[index] ?? 'succeeded';
+    if (current.phase === 'cancelled') return 'canceled';
+    if (current.phase === 'expired') return 'batch_expired';
+    return 'pending';
+  }
+
+  /** Tally of dispositions, one pass over the requests. */
+  tally(batch: FakeBatch, current: Snapshot): Map<Disposition, number> {
+    const result = new Map<Disposition, number>();
+    for (let i = 0; i < batch.requests.length; i++) {
+      const disposition = this.disposition(batch, current, i);
+      result.set(disposition, (result.get(disposition) ?? 0) + 1);
+    }
+    return result;
+  }
+
+  addFile(file: FakeFile): void {
+    this.files.set(file.id, file);
+  }
+
+  getFile(id: string): FakeFile | undefined {
+    return this.files.get(id);
+  }
+
+  countRoute(route: string): void {
+    this.routeCounts.set(route, (this.routeCounts.get(route) ?? 0) + 1);
+  }
+
+  routeCountsRecord(): Record<string, number> {
+    return Object.fromEntries(this.routeCounts);
+  }
+
+  createdBatches(): CreatedBatchInfo[] {
+    return [...this.batches.values()].map((batch) => ({
+      provider: batch.provider,
+      id: batch.id,
+      model: batch.model,
+      requestCount: batch.requests.length,
+      fingerprint: batch.fingerprint,
+      metadata: batch.metadata,
+      batchkeeperBatchId: batch.metadata?.batchkeeper_batch_id ?? null,
+      createdAt: new Date(batch.timeline.createdAt).toISOString(),
+    }));
+  }
+
+  private takeOutcome(customId: string): RequestOutcome {
+    const stored = this.outcomes.get(customId);
+    if (!stored) return 'succeeded';
+    if (stored.remaining !== null && --stored.remaining <= 0) this.outcomes.delete(customId);
+    return stored.outcome;
+  }
+
+  private takeRule(input: NewBatch): BatchRule | undefined {
+    const index = this.config.batchRules.findIndex((rule) => ruleMatches(rule, input));
+    const rule = this.config.batchRules[index];
+    if (!rule) return undefined;
+    if (rule.times !== undefined) {
+      const remaining = rule.times - 1;
+      if (remaining <= 0) this.config.batchRules.splice(index, 1);
+      else this.config.batchRules[index] = { ...rule, times: remaining };
+    }
+    return rule;
+  }
+}
+
+function ruleMatches(rule: BatchRule, input: NewBatch): boolean {
+  const match = rule.match ?? {};
+  if (match.provider !== undefined && match.provider !== input.provider) return false;
+  if (match.model !== undefined && match.model !== input.model) return false;
+  if (match.batchkeeperBatchId !== undefined && input.metadata?.batchkeeper_batch_id !== match.batchkeeperBatchId) return false;
+  if (match.customId !== undefined && !input.requests.some((request) => request.customId === match.customId)) return false;
+  return true;
+}
+
+function fingerprint(model: string, requests: FakeRequest[]): string {
+  const ids = requests.map((request) => request.customId).sort();
+  return shortHash(`${model}\n${ids.join('\n')}`);
+}

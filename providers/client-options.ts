@@ -1,0 +1,23 @@
+/** Connection options every adapter accepts, with the defaults the brief settles on. */
+
+export interface ClientOptions {
+  apiKey: string;
+  baseURL?: string;
+  /** Per-request timeout (headers only; result downloads stream past it). Default 60 s. */
+  timeoutMs?: number;
+  /** SDK-level retries for reads and uploads. Creates always use 0. Default 2. */
+  maxRetries?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_RETRIES = 2;
+
+export function sdkOptions(options: ClientOptions): { apiKey: string; baseURL?: string; timeout: number; maxRetries: number } {
+  if (!options.apiKey) throw new Error('provider apiKey is required');
+  return {
+    apiKey: options.apiKey,
+    ...(options.baseURL ? { baseURL: options.baseURL } : {}),
+    timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxRetries: options.maxRetries ?? DEFAULT_MAX_RETRIES,
+  };
+}

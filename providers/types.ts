@@ -1,0 +1,81 @@
+/**
+ * The one interface every provider adapter implements. Adapters speak to the provider through its official SDK;
+ * everything above this line (activities, workflows) only sees these normalised shapes.
+ */
+import type { RequestCounts } from '../common/types';
+
+/** Batch status normalised across providers. Terminal: ended, canceled, expired, failed. */
+export type ProviderBatchStatus = 'submitted' | 'in_progress' | 'ended' | 'canceled' | 'expired' | 'failed';
+
+export const TERMINAL_PROVIDER_STATUSES: readonly ProviderBatchStatus[] = ['ended', 'canceled', 'expired', 'failed'];
+
+export function isTerminalProviderStatus(status: ProviderBatchStatus): boolean {
+  return TERMINAL_PROVIDER_STATUSES.includes(status);
+}
+
+/** Per-request counts as far as the provider reports them (missing fields are 0). */
+export type ProviderRequestCounts = RequestCounts;
+
+export interface ProviderStatusReport {
+  status: ProviderBatchStatus;
+  /** The provider's own status string, kept for operators. */
+  rawStatus: string;
+  counts: ProviderRequestCounts;
+  /** True when streamResults can be called now (output/error file or results_url present). */
+  resultsAvailable: boolean;
+  /** Set when the provider reports the whole batch failed (e.g. OpenAI validation errors). */
+  failure?: { code: string; message: string };
+}
+
+/** One request as stored in PostgreSQL: the provider-native body without the model. */
+export interface ProviderRequest {
+  customId: string;
+  params: Record<string, unknown>;
+}
+
+export interface SubmitInput {
+  /** batchkeeper's own batch id; adapters tag the provider batch with it where the provider has metadata. */
+  batchId: string;
+  model: string;
+  requests: AsyncIterable<ProviderRequest> | Iterable<ProviderRequest>;
+}
+
+export interface SubmitResult {
+  providerBatchId: string;
+  report: ProviderStatusReport;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** One line of a provider's results, joined by custom id (never by position). */
+export type ProviderResultLine =
+  | { kind: 'succeeded'; customId: string; result: unknown; usage?: TokenUsage }
+  | {
+      kind: 'errored' | 'expired' | 'canceled';
+      customId: string;
+      errorCode: string;
+      errorMessage: string;
+      /** False for permanent per-request errors (invalid request); true when resubmitting as-is may succeed. */
+      retryable: boolean;
+      usage?: TokenUsage;
+    }
+  /** A line that could not be parsed. customId is set when it could still be recovered from the raw text. */
+  | { kind: 'malformed'; customId?: string; lineNumber: number; errorMessage: string };
+
+export interface BatchProvider {
+  /** Registry name: 'openai', 'anthropic', ... */
+  readonly name: string;
+  submit(input: SubmitInput): Promise<SubmitResult>;
+  /**
+   * Looks for a provider batch created earlier for this batchkeeper batch id (after a create whose response was
+   * lost). Returns null when none exists or the provider cannot tag batches.
+   */
+  findExisting(batchId: string): Promise<SubmitResult | null>;
+  getStatus(providerBatchId: string): Promise<ProviderStatusReport>;
+  /** Streams every result the provider has produced, output and error files alike, with flat memory. */
+  streamResults(providerBatchId: string): AsyncIterable<ProviderResultLine>;
+  cancel(providerBatchId: string): Promise<ProviderStatusReport>;
+}

@@ -1,0 +1,53 @@
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities } from '../activities';
+import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
+import type { RetryConfig } from '../activities/retry-config';
+import type { BatchProvider } from '../providers/types';
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+export interface BatchkeeperWorkerOptions {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue: string;
+  pool: Pool;
+  providers: Map<string, BatchProvider>;
+  handlers: BatchHandlerRegistry;
+  jobExecutors?: JobExecutorRegistry;
+  retry?: RetryConfig;
+  /** A prebuilt bundle (tests and benchmarks build it once); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkflowBundle;
+  maxConcurrentActivityTaskExecutions?: number;
+  maxCachedWorkflows?: number;
+  identity?: string;
+}
+
+/** Wires activities (built from their dependencies) and the workflow code into one worker. */
+export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace ?? 'default',
+    taskQueue: options.taskQueue,
+    identity: options.identity,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities({
+      pool: options.pool,
+      providers: options.providers,
+      handlers: options.handlers,
+      jobExecutors: options.jobExecutors,
+      retry: options.retry,
+    }),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    maxCachedWorkflows: options.maxCachedWorkflows,
+  });
+}
+
+export async function bundleWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
+  warn: (message: string) => console.warn(message), error: (message: string) => console.error(message),
+};

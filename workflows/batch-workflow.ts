@@ -1,0 +1,245 @@
+/**
+ * One LLM provider batch as a durable workflow: submit once, poll on durable timers following the schedule, enforce
+ * the deadline, fetch results into PostgreSQL, then dispatch the completion handler. The workflow carries ids,
+ * statuses and counts only; bodies stay in PostgreSQL.
+ */
+import {
+  allHandlersFinished, condition, continueAsNew, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+} from '@temporalio/workflow';
+import type { BatchPlan, StatusView } from '../activities/batch-activities';
+import {
+  batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
+} from '../common/definitions';
+import { DEADLINE, STATUS, TRY_COUNT } from '../common/search-attributes';
+import type { BatchStatus, BatchWorkflowState, ResultSummary } from '../common/types';
+import { isTerminalBatchStatus } from '../common/types';
+import { describeBatch } from './details';
+import { nextWakeMs, pollDelayMs } from './poll-schedule';
+import { bookkeeping, StepRunner } from './step-runner';
+
+export interface BatchWorkflowInput {
+  batchId: string;
+  /** After this many polls in one run, continue as new even before Temporal suggests it (tests and benchmarks). */
+  continueAsNewAfterPolls?: number;
+  /** How long to keep polling for the provider to settle after a deadline cancel. Default 10 minutes. */
+  cancelGraceMs?: number;
+  /** State carried across continue-as-new. */
+  carried?: { plan: BatchPlan; state: BatchWorkflowState; pollIndex: number };
+}
+
+export interface BatchWorkflowResult {
+  batchId: string;
+  status: BatchStatus;
+  summary?: ResultSummary;
+  discarded?: boolean;
+}
+
+const TIMEOUTS = {
+  submit: { startToCloseTimeout: '10 minutes' },
+  poll: { startToCloseTimeout: '2 minutes' },
+  cancel: { startToCloseTimeout: '2 minutes' },
+  fetch_results: { startToCloseTimeout: '1 hour', heartbeatTimeout: '2 minutes' },
+  dispatch_handler: { startToCloseTimeout: '15 minutes' },
+} as const;
+
+const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
+/** Poll interval while waiting for a cancelled batch to settle. */
+const SETTLE_POLL_MS = 30_000;
+
+export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWorkflowResult> {
+  const { batchId } = input;
+  const state: BatchWorkflowState = input.carried?.state ?? {
+    batchId, phase: 'submitting', status: 'pending', pollCount: 0, steps: {}, cancelRequested: false,
+  };
+  let pollNowRequested = false;
+  let cancelSent = false;
+  let wakeVersion = 0;
+  let lastStatus = state.status;
+
+  const runner = new StepRunner({ subjectKind: 'batch', subjectId: batchId, changed: () => refresh() });
+  function refresh(): void {
+    state.steps = { ...state.steps, ...runner.steps } as BatchWorkflowState['steps'];
+    state.deadLetter = runner.deadLetter;
+    if (runner.deadLetter) state.phase = 'dead_lettered';
+    if (state.status !== lastStatus) {
+      lastStatus = state.status;
+      upsertSearchAttributes([{ key: STATUS, value: state.status }]);
+    }
+    setCurrentDetails(describeBatch(state));
+  }
+
+  setHandler(batchStateQuery, () => state);
+  setHandler(pollNowSignal, () => {
+    pollNowRequested = true;
+  });
+  setHandler(
+    cancelBatchUpdate,
+    async (_request) => {
+      state.cancelRequested = true;
+      wakeVersion += 1;
+      await condition(() => cancelSent || isTerminalBatchStatus(state.status) || state.phase === 'done');
+      return { status: state.status };
+    },
+    {
+      validator: (_request) => {
+        if (isTerminalBatchStatus(state.status) || state.phase === 'done') {
+          throw new Error(`batch ${batchId} is already ${state.status}: nothing to cancel`);
+        }
+      },
+    },
+  );
+  setHandler(
+    extendDeadlineUpdate,
+    async (request) => {
+      const deadlineAt = new Date(request.deadlineAt ?? Date.parse(state.deadlineAt!) + request.byMs!).toISOString();
+      await bookkeeping.recordDeadline({ batchId, deadlineAt });
+      state.deadlineAt = deadlineAt;
+      upsertSearchAttributes([{ key: DEADLINE, value: new Date(deadlineAt) }]);
+      wakeVersion += 1;
+      refresh();
+      return { deadlineAt };
+    },
+    {
+      validator: (request) => {
+        if (!state.deadlineAt || isTerminalBatchStatus(state.status) || state.phase === 'done') {
+          throw new Error(`batch ${batchId} has no running deadline to extend (status ${state.status})`);
+        }
+        const current = Date.parse(state.deadlineAt);
+        const next = request.deadlineAt !== undefined ? Date.parse(request.deadlineAt) : current + (request.byMs ?? NaN);
+        if (!Number.isFinite(next)) throw new Error('give deadlineAt (ISO time) or byMs (positive number)');
+        if (next <= current) throw new Error(`new deadline must be later than the current one (${state.deadlineAt})`);
+      },
+    },
+  );
+
+  const plan = input.carried?.plan ?? (await bookkeeping.loadBatchPlan({ batchId }));
+  if (!input.carried) {
+    state.status = plan.status;
+    state.providerBatchId = plan.providerBatchId ?? undefined;
+    state.deadlineAt = plan.deadlineAt ?? undefined;
+    refresh();
+  }
+  if (plan.handlerDispatched) return finish();
+
+  // 1. Submit (skipped when the provider batch already exists, e.g. a run resumed by the sweep).
+  if (!state.providerBatchId) {
+    state.phase = 'submitting';
+    const submitted = await runner.run('submit', plan.retry.submit, TIMEOUTS.submit, (a) => a.submitBatch({ batchId }));
+    if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
+    state.providerBatchId = submitted.value.providerBatchId;
+    state.deadlineAt = submitted.value.deadlineAt;
+    applyStatus(submitted.value);
+  }
+  if (state.deadlineAt) upsertSearchAttributes([{ key: DEADLINE, value: new Date(state.deadlineAt) }]);
+
+  // 2. Poll on durable timers until terminal or past the deadline.
+  let expiredAtDeadline = false;
+  if (!plan.resultsFetched) {
+    let pollIndex = input.carried?.pollIndex ?? 0;
+    let pollsThisRun = 0;
+    state.phase = 'polling';
+    while (!isTerminalBatchStatus(state.status)) {
+      if (state.cancelRequested && !cancelSent) {
+        const canceled = await cancel('canceled by operator');
+        if (!canceled) return discard(runner.deadLetter?.deadLetterId);
+        continue;
+      }
+      const deadlineMs = Date.parse(state.deadlineAt!);
+      const wakeAt = nextWakeMs(Date.now(), pollDelayMs(plan.pollScheduleMs, pollIndex), deadlineMs);
+      state.nextPollAt = new Date(wakeAt).toISOString();
+      refresh();
+      const version = wakeVersion;
+      await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
+      if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
+      pollNowRequested = false;
+
+      const pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
+      const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
+      const polled = await poll(nextPlanned);
+      if (!polled) return discard(runner.deadLetter?.deadLetterId);
+      pollIndex += 1;
+      pollsThisRun += 1;
+      if (isTerminalBatchStatus(state.status)) break;
+
+      if (pastDeadline) {
+        // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
+        expiredAtDeadline = true;
+        if (!cancelSent && !(await cancel('deadline exceeded'))) return discard(runner.deadLetter?.deadLetterId);
+        const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
+        while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
+          await condition(() => pollNowRequested, Math.min(SETTLE_POLL_MS, settleUntil - Date.now()));
+          pollNowRequested = false;
+          if (!(await poll(null))) return discard(runner.deadLetter?.deadLetterId);
+        }
+        break;
+      }
+
+      const suggested = workflowInfo().continueAsNewSuggested;
+      if (suggested || (input.continueAsNewAfterPolls && pollsThisRun >= input.continueAsNewAfterPolls)) {
+        await condition(allHandlersFinished);
+        return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex } });
+      }
+    }
+  }
+
+  // 3. Results into PostgreSQL (partial ones too), then 4. the completion handler.
+  if (!plan.resultsFetched) {
+    state.phase = 'fetching_results';
+    refresh();
+    const fetched = await runner.run('fetch_results', plan.retry.fetch_results, TIMEOUTS.fetch_results, (a) =>
+      a.fetchResults({ batchId, finalStatus: expiredAtDeadline ? 'expired' : undefined, reason: expiredAtDeadline ? 'deadline exceeded' : undefined }),
+    );
+    if (!fetched.ok) return discard(fetched.deadLetter.deadLetterId);
+    const { attempt: _attempt, status, ...summary } = fetched.value;
+    state.summary = summary;
+    state.status = status;
+  }
+  state.phase = 'dispatching';
+  refresh();
+  const dispatched = await runner.run('dispatch_handler', plan.retry.dispatch_handler, TIMEOUTS.dispatch_handler, (a) =>
+    a.dispatchHandler({ batchId }),
+  );
+  if (!dispatched.ok) return discard(dispatched.deadLetter.deadLetterId);
+  return finish();
+
+  function applyStatus(view: Pick<StatusView, 'status' | 'counts'>): void {
+    state.status = view.status;
+    state.counts = view.counts;
+    refresh();
+  }
+
+  async function poll(nextPollAt: Date | null): Promise<boolean> {
+    const polled = await runner.run('poll', plan.retry.poll, TIMEOUTS.poll, (a) =>
+      a.pollBatch({ batchId, nextPollAt: nextPollAt?.toISOString() ?? null }),
+    );
+    if (!polled.ok) return false;
+    state.pollCount += 1;
+    applyStatus(polled.value);
+    return true;
+  }
+
+  async function cancel(reason: string): Promise<boolean> {
+    state.phase = 'canceling';
+    const canceled = await runner.run('cancel', plan.retry.cancel, TIMEOUTS.cancel, (a) => a.cancelAtProvider({ batchId, reason }));
+    cancelSent = true;
+    if (!canceled.ok) return false;
+    state.phase = 'polling';
+    applyStatus(canceled.value);
+    return true;
+  }
+
+  async function discard(deadLetterId: string | undefined): Promise<BatchWorkflowResult> {
+    if (deadLetterId) await bookkeeping.notifyDiscarded({ subjectKind: 'batch', subjectId: batchId, deadLetterId });
+    state.status = 'failed';
+    upsertSearchAttributes([{ key: TRY_COUNT, value: null }]);
+    return finish(true);
+  }
+
+  async function finish(discarded = false): Promise<BatchWorkflowResult> {
+    state.phase = 'done';
+    state.nextPollAt = undefined;
+    refresh();
+    await condition(allHandlersFinished);
+    return { batchId, status: state.status, summary: state.summary, ...(discarded ? { discarded } : {}) };
+  }
+}

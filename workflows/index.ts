@@ -1,0 +1,3 @@
+/** Every workflow the worker runs. Nothing here may import Node modules or do I/O. */
+export { batchWorkflow } from './batch-workflow';
+export { jobWorkflow } from './job-workflow';

@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { BatchProvider } from '../providers/types';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from './handlers';
@@ -10,6 +11,9 @@ export interface ActivityDeps {
   handlers: BatchHandlerRegistry;
   jobExecutors?: JobExecutorRegistry;
   retry?: RetryConfig;
+  /** For the sweep: it describes and restarts workflows. */
+  temporal?: Client;
+  taskQueue?: string;
   /** Rows per results chunk written to PostgreSQL. */
   resultsChunkSize?: number;
 }

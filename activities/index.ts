@@ -2,6 +2,7 @@ import { createBatchActivities } from './batch-activities';
 import { createDeadLetterActivities } from './dead-letter-activities';
 import type { ActivityDeps } from './deps';
 import { createJobActivities } from './job-activities';
+import { createSweepActivities } from './sweep-activities';
 
 /** All activities of the worker, built from their dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -9,6 +10,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBatchActivities(deps),
     ...createDeadLetterActivities(deps),
     ...createJobActivities(deps),
+    ...createSweepActivities(deps),
   };
 }
 

@@ -4,7 +4,6 @@ import type { Pool } from 'pg';
 import {
   batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
 } from '../common/definitions';
-import { HANDLER, KIND, PROVIDER, STATUS } from '../common/search-attributes';
 import type { BatchWorkflowState, RequestStatus, RetrySettings } from '../common/types';
 import {
   findBatchByIdempotencyKey, getBatch, insertBatch, listRequests, type BatchRecord, type RequestRecord,
@@ -18,6 +17,7 @@ import { DEFAULT_MAX_AGE_MS, DEFAULT_POLL_SCHEDULE_MS } from '../workflows/poll-
 import type { batchWorkflow } from '../workflows/batch-workflow';
 import type { jobWorkflow } from '../workflows/job-workflow';
 import { IdempotencyConflictError, NotApplicableError, NotFoundError, ValidationError } from './errors';
+import { batchStartOptions, jobStartOptions } from './start-options';
 import { withWorkflowErrors } from './temporal-errors';
 import { validateRetrySettings, validateSubmitBatch, type SubmitBatchInput } from './validate-batch';
 import { batchWorkflowId, jobWorkflowId } from './workflow-ids';
@@ -109,19 +109,10 @@ export class BatchkeeperClient {
   async startBatchWorkflow(batch: BatchRecord): Promise<void> {
     try {
       await this.temporal.workflow.start<typeof batchWorkflow>('batchWorkflow', {
-        taskQueue: this.taskQueue,
-        workflowId: batch.workflowId,
+        ...batchStartOptions(batch, this.taskQueue),
         args: [{ batchId: batch.id }],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: KIND, value: 'batch' },
-          { key: STATUS, value: batch.status },
-          { key: PROVIDER, value: batch.provider },
-          { key: HANDLER, value: batch.handlerName ?? '' },
-        ],
-        staticSummary: `${batch.provider} ${batch.model} · ${batch.requestCount} requests · handler ${batch.handlerName ?? 'none'}`,
-        staticDetails: `batch ${batch.id}\nprovider: ${batch.provider}\nmodel: ${batch.model}\nrequests: ${batch.requestCount}\nhandler: ${batch.handlerName ?? 'none'}`,
       });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error; // it ran already: nothing to do
@@ -227,18 +218,10 @@ export class BatchkeeperClient {
   async startJobWorkflow(job: JobRecord): Promise<void> {
     try {
       await this.temporal.workflow.start<typeof jobWorkflow>('jobWorkflow', {
-        taskQueue: this.taskQueue,
-        workflowId: job.workflowId,
+        ...jobStartOptions(job, this.taskQueue),
         args: [{ jobId: job.id }],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: KIND, value: 'job' },
-          { key: STATUS, value: 'running' },
-          { key: HANDLER, value: job.jobType },
-        ],
-        staticSummary: `job ${job.jobType}`,
-        staticDetails: `job ${job.id}\ntype: ${job.jobType}${job.inputRef ? `\ninput ref: ${job.inputRef}` : ''}`,
       });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;

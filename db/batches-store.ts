@@ -238,6 +238,8 @@ async function transition(
   eventKind: string,
   set: Record<string, unknown>,
   detail: Record<string, unknown> = {},
+  /** Terminal statuses this transition may still replace (our own deadline cancel ends as expired, not canceled). */
+  replaceable: BatchStatus[] = [],
 ): Promise<{ fromStatus: BatchStatus; status: BatchStatus }> {
   const plain: Record<string, unknown> = {};
   const raw: string[] = [];
@@ -246,16 +248,17 @@ async function transition(
     else plain[column] = value;
   }
   const columns = Object.keys(plain);
-  const assignments = [...columns.map((column, index) => `${column} = $${index + 3}`), ...raw];
+  const assignments = [...columns.map((column, index) => `${column} = $${index + 4}`), ...raw];
   const { rows } = await db.query(
     `WITH before AS (SELECT status FROM batches WHERE id = $1 FOR UPDATE)
      UPDATE batches b
-        SET status = CASE WHEN before.status IN ('ended', 'canceled', 'expired', 'failed') THEN before.status ELSE $2 END,
+        SET status = CASE WHEN before.status IN ('ended', 'canceled', 'expired', 'failed') AND before.status <> ALL($3::text[])
+                          THEN before.status ELSE $2 END,
             updated_at = now()${assignments.length ? ', ' + assignments.join(', ') : ''}
        FROM before
       WHERE b.id = $1
       RETURNING before.status AS from_status, b.status AS status`,
-    [batchId, toStatus, ...columns.map((column) => plain[column])],
+    [batchId, toStatus, replaceable, ...columns.map((column) => plain[column])],
   );
   if (!rows[0]) throw new Error(`batch ${batchId} does not exist`);
   const { from_status: fromStatus, status } = rows[0];
@@ -309,6 +312,8 @@ export async function completeResults(
     leftoverMessage: string;
     finalStatus?: BatchStatus;
     failure?: { code: string; message: string };
+    /** Terminal statuses the final status may replace. */
+    replaceable?: BatchStatus[];
     unknownIds: number;
     malformedLines: number;
   },
@@ -333,7 +338,7 @@ export async function completeResults(
       set.failure_message = options.failure.message;
       set.failed_at = { raw: 'COALESCE(b.failed_at, now())' };
     }
-    await transition(db, batchId, options.finalStatus, 'finalized', set, options.failure ?? {});
+    await transition(db, batchId, options.finalStatus, 'finalized', set, options.failure ?? {}, options.replaceable);
   }
   const summary = await summarizeRequests(db, batchId);
   summary.unknownIds = options.unknownIds;

@@ -1,3 +1,4 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
@@ -29,7 +30,7 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
-    identity: options.identity,
+    ...(options.identity ? { identity: options.identity } : {}),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({
       pool: options.pool,
@@ -37,6 +38,8 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
       handlers: options.handlers,
       jobExecutors: options.jobExecutors,
       retry: options.retry,
+      temporal: new Client({ connection: options.connection, namespace: options.namespace ?? 'default' }),
+      taskQueue: options.taskQueue,
     }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
     maxCachedWorkflows: options.maxCachedWorkflows,

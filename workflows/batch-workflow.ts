@@ -43,8 +43,8 @@ const TIMEOUTS = {
 } as const;
 
 const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
-/** Poll interval while waiting for a cancelled batch to settle. */
-const SETTLE_POLL_MS = 30_000;
+/** Longest poll interval while waiting for a cancelled batch to settle (the schedule's first entry if shorter). */
+const MAX_SETTLE_POLL_MS = 30_000;
 
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWorkflowResult> {
   const { batchId } = input;
@@ -134,6 +134,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
 
   // 2. Poll on durable timers until terminal or past the deadline.
   let expiredAtDeadline = false;
+  const settlePollMs = Math.min(MAX_SETTLE_POLL_MS, pollDelayMs(plan.pollScheduleMs, 0));
   if (!plan.resultsFetched) {
     let pollIndex = input.carried?.pollIndex ?? 0;
     let pollsThisRun = 0;
@@ -145,7 +146,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         continue;
       }
       const deadlineMs = Date.parse(state.deadlineAt!);
-      const wakeAt = nextWakeMs(Date.now(), pollDelayMs(plan.pollScheduleMs, pollIndex), deadlineMs);
+      // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
+      const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
+      const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, deadlineMs);
       state.nextPollAt = new Date(wakeAt).toISOString();
       refresh();
       const version = wakeVersion;
@@ -167,7 +170,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         if (!cancelSent && !(await cancel('deadline exceeded'))) return discard(runner.deadLetter?.deadLetterId);
         const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
         while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
-          await condition(() => pollNowRequested, Math.min(SETTLE_POLL_MS, settleUntil - Date.now()));
+          await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
           pollNowRequested = false;
           if (!(await poll(null))) return discard(runner.deadLetter?.deadLetterId);
         }

@@ -43,12 +43,17 @@ export interface DevServer {
   readonly dbFile?: string;
   /** pid of the current server process (changes on restart). */
   readonly pid: number;
-  /** SIGTERM, then SIGKILL after 10 s. Idempotent. */
-  stop(): Promise<void>;
-  /** Stop, then start again on the same ports and db file. */
-  restart(): Promise<void>;
+  /** SIGTERM, then SIGKILL after 10 s. Idempotent. `{signal: 'SIGKILL'}` simulates a crash. */
+  stop(opts?: StopOptions): Promise<void>;
+  /** Stop, then start again on the same ports and db file (an in-memory server comes back empty). */
+  restart(opts?: StopOptions): Promise<void>;
   /** Last lines of server output. */
   logTail(lines?: number): string;
+}
+
+export interface StopOptions {
+  /** Default 'SIGTERM' (graceful, SIGKILL after 10 s). 'SIGKILL' = crash, for chaos tests. */
+  signal?: NodeJS.Signals;
 }
 
 const LOG_TAIL_LINES = 200;
@@ -86,7 +91,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     logStream = createWriteStream(opts.logFile, { flags: 'a' });
   }
   const record = (text: string) => {
-    logStream?.write(text);
+    if (logStream && !logStream.writableEnded) logStream.write(text);
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       logTail.push(line);
@@ -99,7 +104,6 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   let port = opts.port ?? 0;
   let uiPort: number | undefined;
   let child: ChildProcess | undefined;
-  let exitHook: (() => void) | undefined;
 
   const choosePorts = async () => {
     if (autoPort) {
@@ -118,11 +122,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     proc.stdout!.on('data', (b: Buffer) => record(b.toString('utf8')));
     proc.stderr!.on('data', (b: Buffer) => record(b.toString('utf8')));
     // Don't leave a server running if the parent exits without calling stop().
-    exitHook = () => { try { proc.kill('SIGTERM'); } catch { /* gone */ } };
+    const exitHook = () => { try { proc.kill('SIGTERM'); } catch { /* gone */ } };
     process.once('exit', exitHook);
-    proc.once('exit', () => {
-      if (exitHook) process.removeListener('exit', exitHook);
-    });
+    proc.once('exit', () => process.removeListener('exit', exitHook));
     await waitUntilReady({
       proc, address: `127.0.0.1:${port}`, namespace, searchAttributes: opts.searchAttributes ?? [],
       timeoutMs: opts.startTimeoutMs ?? 60_000, tail, spawnError: spawnErrorOf(proc),
@@ -147,20 +149,28 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     }
   };
 
-  const kill = async (): Promise<void> => {
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     const proc = child;
     if (!proc || proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
+    // 'close' = exited and its stdout/stderr drained (so no output lands after stop()).
+    const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+    proc.kill(signal);
     const timer = setTimeout(() => { try { proc.kill('SIGKILL'); } catch { /* gone */ } }, STOP_GRACE_MS);
     await exited;
     clearTimeout(timer);
+    await Promise.race([closed, sleep(2000)]);
   };
 
-  await choosePorts();
-  if (!autoPort) await assertPortFree(port, 'port');
-  if (uiPort !== undefined && (opts.uiPort !== undefined || !autoPort)) await assertPortFree(uiPort, 'uiPort');
-  await start();
+  try {
+    await choosePorts();
+    if (!autoPort) await assertPortFree(port, 'port');
+    if (uiPort !== undefined && (opts.uiPort !== undefined || !autoPort)) await assertPortFree(uiPort, 'uiPort');
+    await start();
+  } catch (err) {
+    logStream?.end();
+    throw err;
+  }
 
   let stopped = false;
   const server: DevServer = {
@@ -171,18 +181,18 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     namespace,
     dbFile,
     get pid() { return child?.pid ?? -1; },
-    async stop() {
+    async stop(stopOpts?: StopOptions) {
       stopped = true;
-      await kill();
+      await kill(stopOpts?.signal);
       if (logStream) {
         const s = logStream;
         logStream = undefined;
         await new Promise<void>((resolve) => s.end(resolve));
       }
     },
-    async restart() {
+    async restart(stopOpts?: StopOptions) {
       if (stopped) throw new Error('dev server was stopped; start a new one instead of restart()');
-      await kill();
+      await kill(stopOpts?.signal);
       await waitForPortFree(port, 10_000);
       if (uiPort !== undefined) await waitForPortFree(uiPort, 10_000);
       await launch().catch(async (err) => { await kill(); throw err; });

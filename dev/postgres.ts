@@ -164,7 +164,7 @@ async function startEmbedded(opts: StartPostgresOptions, progress: (msg: string)
   const logStream: WriteStream = createWriteStream(logPath, { flags: 'a' });
   const onLog = (msg: unknown) => {
     const text = msg instanceof Error ? msg.stack ?? msg.message : String(msg);
-    logStream.write(text.endsWith('\n') ? text : `${text}\n`);
+    if (!logStream.writableEnded) logStream.write(text.endsWith('\n') ? text : `${text}\n`);
     for (const line of text.split('\n')) if (line.trim()) logTail.push(line);
     while (logTail.length > 100) logTail.shift();
   };

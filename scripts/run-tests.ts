@@ -4,11 +4,11 @@
  * Pass file names to run a subset: npm test -- test/batch-lifecycle.test.ts
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { migrateDatabase } from '../db/migrate';
 import { createDatabase, databaseUrlWithName, dropDatabase } from '../dev/postgres';
-import { PROJECT_ROOT, startLocalStack } from '../dev/stack';
+import { DATA_DIR, PROJECT_ROOT, startLocalStack } from '../dev/stack';
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -17,7 +17,9 @@ async function main(): Promise<number> {
     ? requested
     : readdirSync(path.join(PROJECT_ROOT, 'test')).filter((file) => file.endsWith('.test.ts')).sort().map((file) => path.join('test', file));
 
-  const stack = await startLocalStack({ name: 'test', uiPort: undefined, postgresFlags: ['-c', 'fsync=off', '-c', 'max_connections=300'] });
+  // A data folder per run, so concurrent runs (and helpers' runs) never share an embedded PostgreSQL.
+  const name = `test/run-${process.pid}`;
+  const stack = await startLocalStack({ name, uiPort: undefined, postgresFlags: ['-c', 'fsync=off', '-c', 'max_connections=300'] });
   const template = `bk_template_${process.pid}`;
   try {
     await dropDatabase(stack.postgres.adminUrl, template).catch(() => undefined);
@@ -49,6 +51,7 @@ async function main(): Promise<number> {
   } finally {
     await dropDatabase(stack.postgres.adminUrl, template).catch(() => undefined);
     await stack.stop();
+    rmSync(path.join(DATA_DIR, name), { recursive: true, force: true });
   }
 }
 

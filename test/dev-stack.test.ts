@@ -116,6 +116,11 @@ test('dev server: persisted db file, search attributes, stop + start again, rest
     assert.equal(server.port, port, 'same port after restart');
     assert.notEqual(server.pid, pid, 'new process');
     await check();
+
+    started = Date.now();
+    await server.restart({ signal: 'SIGKILL' }); // crash: SQLite state must survive
+    t.diagnostic(`restart after SIGKILL: ${Date.now() - started} ms`);
+    await check();
   } finally {
     await server.stop();
   }

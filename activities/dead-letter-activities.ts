@@ -72,7 +72,7 @@ export function createDeadLetterActivities(deps: ActivityDeps) {
             failure_message: letter.errorMessage.slice(0, 2000),
             failed_at: { raw: 'COALESCE(b.failed_at, now())' },
             ended_at: { raw: 'COALESCE(b.ended_at, now())' },
-          });
+          }, {}, ['ended', 'canceled', 'expired']); // a discard is the final word, even after the provider ended
           if (batch.handlerDispatchedAt) return;
           const handler = batch.handlerName ? deps.handlers[batch.handlerName] : undefined;
           const fresh = await getBatchForUpdate(db, batch.id);

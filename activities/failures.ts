@@ -20,7 +20,9 @@ export function toActivityFailure(error: unknown): ApplicationFailure {
     });
   }
   if (error instanceof Error) {
-    return ApplicationFailure.create({ type: error.name || 'Error', message: error.message, cause: error });
+    const failure = ApplicationFailure.create({ type: error.name || 'Error', message: error.message });
+    failure.stack = error.stack; // operators need the stack of the code that failed, not of this conversion
+    return failure;
   }
   return ApplicationFailure.create({ type: 'Error', message: String(error) });
 }

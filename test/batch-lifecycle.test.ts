@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { chatRequests, createTestEnvironment, FAST_SCHEDULE_MS, type TestEnvironment } from './support/environment';
 import { createRecordingTables, handlers } from './support/recording-handlers';
+import { waitFor } from './support/wait';
 
 let env: TestEnvironment;
 
@@ -162,13 +163,3 @@ test('a non-retryable provider error is not retried and parks the step as a dead
   assert.equal(state.phase, 'dead_lettered');
   assert.equal(env.fake.counters(submitted!)!.retrieve, 1);
 });
-
-async function waitFor<T>(probe: () => Promise<T | undefined | null>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

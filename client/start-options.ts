@@ -24,7 +24,7 @@ export function batchStartOptions(batch: BatchRecord, taskQueue: string): StartO
     staticDetails: [
       `batch ${batch.id}`, `provider: ${batch.provider}`, `model: ${batch.model}`, `requests: ${batch.requestCount}`,
       `handler: ${batch.handlerName ?? 'none'}`,
-    ].join('\n'),
+    ].map((line) => `- ${line}`).join('\n'),
   };
 }
 
@@ -39,6 +39,7 @@ export function jobStartOptions(job: JobRecord, taskQueue: string): StartOptions
       { key: HANDLER, value: job.jobType },
     ],
     staticSummary: `job ${job.jobType}`,
-    staticDetails: [`job ${job.id}`, `type: ${job.jobType}`, ...(job.inputRef ? [`input ref: ${job.inputRef}`] : [])].join('\n'),
+    staticDetails: [`job ${job.id}`, `type: ${job.jobType}`, ...(job.inputRef ? [`input ref: ${job.inputRef}`] : [])]
+      .map((line) => `- ${line}`).join('\n'),
   };
 }

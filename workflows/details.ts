@@ -10,8 +10,9 @@ function deadLetterLines(letter: DeadLetterInfo | undefined): string[] {
   if (!letter) return [];
   return [
     `**DEAD-LETTERED** at step \`${letter.step}\` after ${letter.tryCount} tries${letter.nonRetryable ? ' (non-retryable)' : ''}`,
-    `Error: ${letter.errorClass}: ${letter.errorMessage}`,
-    `Dead letter: ${letter.deadLetterId} since ${letter.since}. Requeue or discard: \`npx batchkeeper dead-letters requeue ${letter.deadLetterId}\``,
+    `**${letter.errorClass}:** ${letter.errorMessage}`,
+    `Dead letter ${letter.deadLetterId}, since ${letter.since}. Requeue (or discard) with:`,
+    '```\nnpx batchkeeper dead-letters requeue\n  ' + letter.deadLetterId + '\n```',
   ];
 }
 
@@ -26,10 +27,10 @@ export function describeBatch(state: BatchWorkflowState): string {
     state.summary
       ? `Stored results: ${state.summary.succeeded} succeeded, ${state.summary.errored} errored, ${state.summary.expired} expired, ${state.summary.canceled} canceled, ${state.summary.missing} missing`
       : undefined,
-    `Polls: ${state.pollCount}${state.nextPollAt ? `, next at ${state.nextPollAt}` : ''}`,
+    `Polls: ${state.pollCount}${state.nextPollAt && state.phase === 'polling' ? `, next at ${state.nextPollAt}` : ''}`,
     state.deadlineAt ? `Deadline: ${state.deadlineAt}` : undefined,
     `Tries: ${stepsLine(state.steps)}`,
-    lastError ? `Last error: ${lastError}` : undefined,
+    lastError && !state.deadLetter ? `Last error: ${lastError}` : undefined,
     ...deadLetterLines(state.deadLetter),
   ].filter((line): line is string => Boolean(line)).join('\n\n');
 }
@@ -40,7 +41,7 @@ export function describeJob(state: JobWorkflowState): string {
     `**Status:** ${state.status} (${state.phase})`,
     `Type: ${state.jobType}`,
     `Tries: ${stepsLine(state.steps)}`,
-    lastError ? `Last error: ${lastError}` : undefined,
+    lastError && !state.deadLetter ? `Last error: ${lastError}` : undefined,
     ...deadLetterLines(state.deadLetter),
   ].filter((line): line is string => Boolean(line)).join('\n\n');
 }

@@ -41,12 +41,15 @@ export interface StepRunnerHost {
 export class StepRunner {
   readonly steps: Partial<Record<StepName, StepProgress>> = {};
   deadLetter?: DeadLetterInfo;
+  /** Id of the dead letter being recorded: an operator may see it in PostgreSQL before the workflow hears back. */
+  private parkingId?: string;
   private decision?: ResolveDeadLetterInput;
 
   constructor(private readonly host: StepRunnerHost) {
     setHandler(
       resolveDeadLetterUpdate,
       async (input) => {
+        await condition(() => this.deadLetter !== undefined);
         const open = this.deadLetter!;
         await bookkeeping.resolveDeadLetterRecord({
           deadLetterId: open.deadLetterId, action: input.action, resolvedBy: input.resolvedBy, note: input.note,
@@ -56,14 +59,15 @@ export class StepRunner {
       },
       {
         validator: (input) => {
-          if (!this.deadLetter || this.decision) {
+          const openId = this.deadLetter?.deadLetterId ?? this.parkingId;
+          if (!openId || this.decision) {
             throw new Error(`${host.subjectKind} ${host.subjectId} is not dead-lettered: nothing to requeue or discard`);
           }
           if (input.action !== 'requeue' && input.action !== 'discard') {
             throw new Error(`action must be 'requeue' or 'discard' (got ${JSON.stringify(input.action)})`);
           }
-          if (input.deadLetterId && input.deadLetterId !== this.deadLetter.deadLetterId) {
-            throw new Error(`dead letter ${input.deadLetterId} is not the open one (${this.deadLetter.deadLetterId})`);
+          if (input.deadLetterId && input.deadLetterId !== openId) {
+            throw new Error(`dead letter ${input.deadLetterId} is not the open one (${openId})`);
           }
         },
       },
@@ -101,8 +105,9 @@ export class StepRunner {
   private async park(step: StepName, error: ActivityFailure): Promise<ResolveDeadLetterInput> {
     const cause = error.cause;
     const errorClass = cause instanceof ApplicationFailure ? cause.type ?? 'ApplicationFailure' : cause?.name ?? 'ActivityFailure';
+    this.parkingId = uuid4();
     this.deadLetter = await bookkeeping.recordDeadLetter({
-      deadLetterId: uuid4(),
+      deadLetterId: this.parkingId,
       subjectKind: this.host.subjectKind,
       subjectId: this.host.subjectId,
       workflowId: workflowInfo().workflowId,
@@ -127,6 +132,7 @@ export class StepRunner {
   private resolved(): DeadLetterInfo {
     const letter = this.deadLetter!;
     this.deadLetter = undefined;
+    this.parkingId = undefined;
     this.decision = undefined;
     upsertSearchAttributes([
       { key: DEAD_LETTERED, value: false },

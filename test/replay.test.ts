@@ -1,0 +1,104 @@
+/**
+ * Determinism: workflow histories recorded from earlier versions (test/fixtures/histories) and fresh ones from
+ * this run must replay on the current workflow code. A change to running workflow logic that breaks this needs
+ * patched(). Set RECORD_HISTORIES=1 to refresh the fixtures from this run.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { BatchkeeperAdmin } from '../client/admin';
+import { batchStartOptions } from '../client/start-options';
+import { getBatch, insertBatch } from '../db/batches-store';
+import { inTransaction } from '../db/pool';
+import type { BatchHandlerRegistry } from '../activities/handlers';
+import { chatRequests, createTestEnvironment, sharedWorkflowBundle, type TestEnvironment } from './support/environment';
+import { waitFor } from './support/wait';
+
+const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
+const gate = { works: false };
+const handlers: BatchHandlerRegistry = {
+  gated: {
+    async onComplete() {
+      if (!gate.works) throw new Error('handler not ready');
+    },
+  },
+};
+
+let env: TestEnvironment;
+const fresh: { name: string; workflowId: string }[] = [];
+
+before(async () => {
+  env = await createTestEnvironment({ handlers, retry: { defaults: { maximumAttempts: 2, initialIntervalMs: 50, maximumIntervalMs: 100 } } });
+});
+after(async () => env?.teardown());
+
+test('fixture histories from earlier versions replay on the current code', async () => {
+  const files = readdirSync(FIXTURES).filter((file) => file.endsWith('.json'));
+  assert.ok(files.length >= 3, `expected recorded histories in ${FIXTURES}`);
+  const bundle = await sharedWorkflowBundle();
+  for (const file of files) {
+    const history = JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8'));
+    await Worker.runReplayHistory({ workflowBundle: bundle }, history, file.replace(/\.json$/, ''));
+  }
+});
+
+test('fresh histories of every path replay on the current code', { timeout: 120_000 }, async () => {
+  // 1. A plain lifecycle with per-request failures.
+  gate.works = true;
+  env.fake.setOutcomes({ 'replay-ok-1': 'errored', 'replay-ok-2': 'missing' });
+  const plain = await env.client.submitBatch({ provider: 'anthropic', model: 'model-x', requests: chatRequests(4, 'replay-ok'), handler: 'gated', pollScheduleMs: [200] });
+  await env.client.waitForBatch(plain.batchId, { timeoutMs: 30_000 });
+  fresh.push({ name: 'lifecycle-anthropic', workflowId: plain.workflowId });
+
+  // 2. A dead-lettered dispatch, requeued after the fix.
+  gate.works = false;
+  const parked = await env.client.submitBatch({ provider: 'openai', model: 'model-x', requests: chatRequests(2, 'replay-dl'), handler: 'gated', pollScheduleMs: [200] });
+  const letter = await waitFor(async () => (await env.client.getBatch(parked.batchId)).deadLetter, 30_000, 'dead letter');
+  gate.works = true;
+  await new BatchkeeperAdmin(env.temporal, env.pool).requeueDeadLetter(letter.id);
+  await env.client.waitForBatch(parked.batchId, { timeoutMs: 30_000 });
+  fresh.push({ name: 'dead-letter-requeue', workflowId: parked.workflowId });
+
+  // 3. The deadline path (final read, cancel, settle, expired).
+  env.fake.configure({ batchRules: [{ match: { customId: 'replay-exp-0' }, processingMs: 8000 }] });
+  const expiring = await env.client.submitBatch({ provider: 'openai', model: 'model-x', requests: chatRequests(3, 'replay-exp'), handler: 'gated', pollScheduleMs: [300], maxAgeMs: 1500 });
+  await env.client.waitForBatch(expiring.batchId, { timeoutMs: 30_000 });
+  fresh.push({ name: 'deadline-expired', workflowId: expiring.workflowId });
+
+  // 4. Continue-as-new in the middle of polling (forced after 2 polls per run).
+  env.fake.configure({ batchRules: [{ match: { customId: 'replay-can-0' }, processingMs: 2500 }] });
+  const batchId = randomUUID();
+  await inTransaction(env.pool, (db) => insertBatch(db, {
+    id: batchId, idempotencyKey: batchId, workflowId: `batch-${batchId}`, provider: 'openai', model: 'model-x', handlerName: 'gated',
+    metadata: {}, pollScheduleMs: [300], maxAgeMs: 60_000, requests: chatRequests(2, 'replay-can'),
+  }));
+  const stored = (await getBatch(env.pool, batchId))!;
+  await env.temporal.workflow.start('batchWorkflow', {
+    ...batchStartOptions(stored, env.taskQueue), args: [{ batchId, continueAsNewAfterPolls: 2 }],
+  });
+  const done = await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
+  assert.equal(done.status, 'ended');
+  const runs = await env.temporal.workflow.count(`WorkflowId = '${stored.workflowId}'`);
+  assert.ok(runs.count >= 2, `continued as new (${runs.count} runs)`);
+  fresh.push({ name: 'continue-as-new-first-run', workflowId: stored.workflowId });
+
+  const bundle = await sharedWorkflowBundle();
+  for (const { name, workflowId } of fresh) {
+    const executions = env.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` });
+    let index = 0;
+    for await (const execution of executions) {
+      const history = await env.temporal.workflow.getHandle(workflowId, execution.runId).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId);
+      if (process.env.RECORD_HISTORIES === '1') {
+        mkdirSync(FIXTURES, { recursive: true });
+        writeFileSync(path.join(FIXTURES, `${name}-${index}.json`), historyToJSON(history));
+      }
+      index += 1;
+    }
+    assert.ok(index >= 1, `history of ${name} found`);
+  }
+});

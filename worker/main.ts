@@ -3,12 +3,14 @@
  * Apps with their own handlers write a file like this one that passes them to createBatchkeeperWorker.
  */
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { databaseUrlFromEnv, temporalSettingsFromEnv } from '../config/env';
 import { migrateDatabase } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { createProviders, providersConfigFromEnv } from '../providers/registry';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
+import { installSweepSchedule } from '../client/schedules';
 import { createBatchkeeperWorker } from './create-worker';
 import { exampleHandlers, exampleJobExecutors } from './example-handlers';
 
@@ -40,6 +42,11 @@ async function main(): Promise<void> {
       handlers,
       jobExecutors,
     });
+    if (process.env.BATCHKEEPER_INSTALL_SCHEDULES === '1') {
+      const client = new Client({ connection, namespace: temporal.namespace });
+      const { scheduleId, created } = await installSweepSchedule(client, { taskQueue: temporal.taskQueue });
+      console.log(`[batchkeeper] sweep schedule ${scheduleId} ${created ? 'installed' : 'up to date'}`);
+    }
     console.log(`[batchkeeper] worker polling task queue '${temporal.taskQueue}' on ${temporal.connectionOptions.address}`);
     if (process.send) process.send({ ready: true });
     await worker.run();

@@ -6,8 +6,13 @@ import type {
 import { isTerminalBatchStatus } from '../common/types';
 import {
   applyOutcomes, completeResults, getBatch, getBatchForUpdate, iterateRequestBodies, listRequests, markHandlerDispatched,
-  recordPoll, recordSubmission, setDeadline, summarizeRequests, type BatchRecord, type StoredOutcome,
+  planResubmission, recordPoll, recordSubmission, setDeadline, summarizeRequests, type BatchRecord, type StoredOutcome,
 } from '../db/batches-store';
+import {
+  aggregateParts, listParts, markPartResultsFetched, planParts, recordPartStatus, recordPartSubmitted,
+} from '../db/provider-batches-store';
+import { limitsFor } from '../client/provider-limits';
+import { priceFor } from './prices';
 import { appendEvent } from '../db/events-store';
 import { inTransaction } from '../db/pool';
 import type { BatchProvider, ProviderResultLine, ProviderStatusReport } from '../providers/types';
@@ -91,26 +96,42 @@ export function createBatchActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Creates the provider batch once. The provider id is stored the moment it comes back; a retried attempt first
-     * looks for a batch an earlier attempt created (provider metadata), so a lost response never makes a second one.
+     * Creates the round's provider batches once: the requests are split into parts that fit the provider's limits,
+     * and each part's provider id is stored the moment it comes back. A retried attempt first looks for a part an
+     * earlier attempt created (provider metadata), so a lost response never makes a second provider batch.
      */
     async submitBatch(input: { batchId: string }): Promise<StatusView & { providerBatchId: string; deadlineAt: string }> {
       return trackStep(pool, batchSubject(input.batchId), 'submit', async (attempt) => {
         let batch = await requireBatch(input.batchId);
         const provider = providerFor(batch);
-        if (!batch.providerBatchId) {
-          const existing = attempt > 1 ? await provider.findExisting(batch.id) : null;
-          const submission = existing ?? (await provider.submit({
-            batchId: batch.id,
-            model: batch.model,
-            requests: iterateRequestBodies(pool, batch.id),
-          }));
+        if (batch.status === 'pending') {
+          const round = batch.round;
+          let parts = await inTransaction(pool, (db) => planParts(db, batch.id, round, limitsFor(batch.provider)));
+          let reconciled = 0;
+          for (const part of parts.filter((candidate) => !candidate.providerBatchId)) {
+            const existing = attempt > 1 ? await provider.findExisting(part.tag) : null;
+            if (existing) reconciled += 1;
+            const submission = existing ?? (await provider.submit({
+              batchId: part.tag,
+              model: batch.model,
+              requests: iterateRequestBodies(pool, batch.id, part),
+            }));
+            await recordPartSubmitted(pool, part, {
+              providerBatchId: submission.providerBatchId,
+              status: submission.report.status,
+              providerStatus: submission.report.rawStatus,
+              counts: submission.report.counts,
+            });
+          }
+          parts = await listParts(pool, batch.id, round);
+          const aggregate = aggregateParts(parts);
           batch = await recordSubmission(pool, batch.id, {
-            providerBatchId: submission.providerBatchId,
-            status: submission.report.status,
-            providerStatus: submission.report.rawStatus,
-            counts: submission.report.counts,
-            reconciled: existing !== null,
+            providerBatchId: parts[0].providerBatchId!,
+            status: aggregate.status,
+            providerStatus: aggregate.providerStatus,
+            counts: aggregate.counts,
+            parts: parts.length,
+            reconciled,
           });
         }
         return {
@@ -124,42 +145,47 @@ export function createBatchActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Reads the provider status once and records it with the next planned poll time. */
+    /** Reads the status of every unfinished part once and records the batch's combined status. */
     async pollBatch(input: { batchId: string; nextPollAt: string | null }): Promise<StatusView> {
       return trackStep(pool, batchSubject(input.batchId), 'poll', async (attempt) => {
         const batch = await requireBatch(input.batchId);
-        const report = await providerFor(batch).getStatus(requireProviderBatchId(batch));
-        return { ...(await storeReport(batch.id, report, input.nextPollAt)), attempt };
+        const provider = providerFor(batch);
+        return { ...(await refreshParts(batch, input.nextPollAt, (id) => provider.getStatus(id))), attempt };
       });
     },
 
-    /** Asks the provider to cancel; the batch then settles to a terminal status that later polls pick up. */
+    /** Asks the provider to cancel every unfinished part; they settle to terminal statuses that later polls pick up. */
     async cancelAtProvider(input: { batchId: string; reason: string }): Promise<StatusView> {
       return trackStep(pool, batchSubject(input.batchId), 'cancel', async (attempt) => {
         const batch = await requireBatch(input.batchId);
-        const report = await providerFor(batch).cancel(requireProviderBatchId(batch));
+        const provider = providerFor(batch);
+        const view = await refreshParts(batch, null, (id) => provider.cancel(id));
         await appendEvent(pool, 'batch', batch.id, 'cancel_requested', { detail: { reason: input.reason } });
-        return { ...(await storeReport(batch.id, report, null)), attempt };
+        return { ...view, attempt };
       });
     },
 
     /**
-     * Streams every result the provider has into batch_requests in chunks (flat memory), fails requests with no line
-     * as missing (or expired/canceled), stamps results_fetched_at and applies the final status.
+     * Streams every result the provider has, part by part, into batch_requests in chunks (flat memory), fails
+     * requests with no line as missing (or expired/canceled), prices the tokens, stamps results_fetched_at and
+     * applies the final status.
      */
     async fetchResults(input: { batchId: string; finalStatus?: BatchStatus; reason?: string }): Promise<ResultSummary & { status: BatchStatus; attempt: number }> {
       return trackStep(pool, batchSubject(input.batchId), 'fetch_results', async (attempt) => {
         const batch = await requireBatch(input.batchId);
         const provider = providerFor(batch);
-        const providerBatchId = batch.providerBatchId;
         let unknownIds = 0;
         let malformedLines = 0;
-        if (providerBatchId && !batch.resultsFetchedAt) {
-          const report = await provider.getStatus(providerBatchId);
-          if (report.resultsAvailable) {
-            const counted = await storeResultStream(batch.id, provider.streamResults(providerBatchId));
-            unknownIds = counted.unknownIds;
-            malformedLines = counted.malformedLines;
+        if (!batch.resultsFetchedAt) {
+          for (const part of await listParts(pool, batch.id, batch.round)) {
+            if (!part.providerBatchId || part.resultsFetchedAt) continue;
+            const report = await provider.getStatus(part.providerBatchId);
+            if (report.resultsAvailable) {
+              const counted = await storeResultStream(batch.id, batch.round, provider.streamResults(part.providerBatchId));
+              unknownIds += counted.unknownIds;
+              malformedLines += counted.malformedLines;
+            }
+            await markPartResultsFetched(pool, part);
           }
         }
         const finalStatus = input.finalStatus ?? (isTerminalBatchStatus(batch.status) ? batch.status : 'failed');
@@ -178,11 +204,20 @@ export function createBatchActivities(deps: ActivityDeps) {
               : undefined,
             unknownIds,
             malformedLines,
+            price: priceFor(deps.prices, batch.provider, batch.model),
           }),
         );
         const after = await requireBatch(batch.id);
         return { ...summary, status: after.status, attempt };
       });
+    },
+
+    /**
+     * Starts a new round for requests that came back retryably errored, expired or missing and still have attempts
+     * left; the rest are dead-lettered per request. Returns how many go into the new round (0: none, dispatch next).
+     */
+    async planResubmission(input: { batchId: string }): Promise<{ resubmitted: number; deadLettered: number; round: number }> {
+      return inTransaction(pool, (db) => planResubmission(db, input.batchId));
     },
 
     /**
@@ -224,24 +259,40 @@ export function createBatchActivities(deps: ActivityDeps) {
     },
   };
 
-  async function storeReport(batchId: string, report: ProviderStatusReport, nextPollAt: string | null): Promise<Omit<StatusView, 'attempt'>> {
-    const { status } = await recordPoll(pool, batchId, {
-      status: report.status,
-      providerStatus: report.rawStatus,
-      counts: report.counts,
+  /** Applies `read` (a status read or a cancel) to every unfinished part, then records the combined status. */
+  async function refreshParts(
+    batch: BatchRecord,
+    nextPollAt: string | null,
+    read: (providerBatchId: string) => Promise<ProviderStatusReport>,
+  ): Promise<Omit<StatusView, 'attempt'>> {
+    requireProviderBatchId(batch);
+    for (const part of await listParts(pool, batch.id, batch.round)) {
+      if (!part.providerBatchId || isTerminalBatchStatus(part.status)) continue;
+      const report = await read(part.providerBatchId);
+      await recordPartStatus(pool, part, {
+        status: report.status, providerStatus: report.rawStatus, counts: report.counts,
+        resultsAvailable: report.resultsAvailable, failure: report.failure,
+      });
+    }
+    const parts = await listParts(pool, batch.id, batch.round);
+    const aggregate = aggregateParts(parts);
+    const { status } = await recordPoll(pool, batch.id, {
+      status: aggregate.status,
+      providerStatus: aggregate.providerStatus,
+      counts: aggregate.counts,
       nextPollAt: nextPollAt ? new Date(nextPollAt) : null,
-      failure: report.failure,
+      failure: aggregate.failure,
     });
-    return { status, counts: report.counts, resultsAvailable: report.resultsAvailable };
+    return { status, counts: aggregate.counts, resultsAvailable: parts.every((part) => part.resultsAvailable) };
   }
 
-  async function storeResultStream(batchId: string, lines: AsyncIterable<ProviderResultLine>) {
+  async function storeResultStream(batchId: string, round: number, lines: AsyncIterable<ProviderResultLine>) {
     let chunk: StoredOutcome[] = [];
     let unknownIds = 0;
     let malformedLines = 0;
     let seen = 0;
     const flush = async () => {
-      const { matched } = await applyOutcomes(pool, batchId, chunk);
+      const { matched } = await applyOutcomes(pool, batchId, round, chunk);
       unknownIds += chunk.length - matched;
       chunk = [];
       Context.current().heartbeat({ lines: seen });

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { BatchProvider } from '../providers/types';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from './handlers';
+import type { PriceTable } from './prices';
 import type { RetryConfig } from './retry-config';
 
 /** Everything activities need, passed in by the worker (the activities-dependency-injection pattern). */
@@ -14,6 +15,8 @@ export interface ActivityDeps {
   /** For the sweep: it describes and restarts workflows. */
   temporal?: Client;
   taskQueue?: string;
+  /** Token prices for cost reporting. */
+  prices?: PriceTable;
   /** Rows per results chunk written to PostgreSQL. */
   resultsChunkSize?: number;
 }

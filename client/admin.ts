@@ -164,6 +164,13 @@ export class BatchkeeperAdmin {
       throw new NotApplicableError(`dead letter ${deadLetterId} was already ${letter.resolution} at ${letter.resolvedAt?.toISOString()}`);
     }
     const handle = this.temporal.workflow.getHandle(letter.workflowId);
+    const description = await handle.describe().catch(() => undefined);
+    if (description && description.status.name !== 'RUNNING') {
+      throw new NotApplicableError(
+        `dead letter ${deadLetterId}: its workflow ${letter.workflowId} is ${description.status.name.toLowerCase()}, not waiting for a decision ` +
+          '(the sweep restarts unfinished work; run `batchkeeper dead-letters check`)',
+      );
+    }
     return withWorkflowErrors(letter.subjectKind, letter.subjectId, () =>
       handle.executeUpdate(resolveDeadLetterUpdate, {
         args: [{ action, deadLetterId, retry: decision.retry, resolvedBy: decision.resolvedBy, note: decision.note }],

@@ -90,6 +90,7 @@ export class BatchkeeperClient {
             metadata: valid.metadata ?? {},
             pollScheduleMs: valid.pollScheduleMs ?? DEFAULT_POLL_SCHEDULE_MS,
             maxAgeMs: valid.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
+            maxRequestAttempts: valid.maxRequestAttempts ?? 1,
             requests: valid.requests,
           }),
         );

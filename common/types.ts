@@ -47,6 +47,10 @@ export interface ResultSummary {
   unknownIds: number;
   /** Lines that could not be parsed (their request, when identifiable, is marked errored). */
   malformedLines: number;
+  /** Priced from the worker's price table with the batch discount; null when the model has no price. */
+  costUsd?: number | null;
+  /** Requests that failed retryably after their last allowed submission. */
+  deadLetteredRequests?: number;
 }
 
 /** How a batch ended, as told to its completion handler. */
@@ -81,6 +85,10 @@ export interface BatchWorkflowState {
   steps: Partial<Record<BatchStep, StepProgress>>;
   deadLetter?: DeadLetterInfo;
   cancelRequested: boolean;
+  /** Submission round (1, then one per resubmission of failed requests). */
+  round?: number;
+  /** Requests dead-lettered after their last allowed submission. */
+  requestsDeadLettered?: number;
 }
 
 export interface JobWorkflowState {

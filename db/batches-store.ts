@@ -33,6 +33,11 @@ export interface BatchRecord {
   failureMessage: string | null;
   inputTokens: number;
   outputTokens: number;
+  /** Submission round: 1, then one more per resubmission of failed requests. */
+  round: number;
+  maxRequestAttempts: number;
+  costUsd: number | null;
+  deadLetteredRequests: number;
 }
 
 export interface NewBatch {
@@ -45,6 +50,7 @@ export interface NewBatch {
   metadata: Record<string, unknown>;
   pollScheduleMs: number[];
   maxAgeMs: number;
+  maxRequestAttempts?: number;
   requests: { customId: string; params: Record<string, unknown> }[];
 }
 
@@ -58,6 +64,10 @@ export interface RequestRecord {
   retryable: boolean | null;
   inputTokens: number | null;
   outputTokens: number | null;
+  /** Times the request was sent to the provider (its try count). */
+  attempts: number;
+  deadLettered: boolean;
+  costUsd: number | null;
 }
 
 /** A result line ready to store: one request's outcome. */
@@ -75,7 +85,7 @@ export interface StoredOutcome {
 const BATCH_COLUMNS = `id, idempotency_key, workflow_id, provider, model, status, provider_batch_id, provider_status, handler_name,
   metadata, request_count, request_counts, poll_schedule_ms, max_age_ms, poll_count, last_polled_at, next_poll_at, created_at,
   submitted_at, deadline_at, ended_at, results_fetched_at, handler_dispatched_at, failed_at, failure_code, failure_message,
-  input_tokens, output_tokens`;
+  input_tokens, output_tokens, round, max_request_attempts, cost_usd, dead_lettered_requests`;
 
 function toBatchRecord(row: Record<string, any>): BatchRecord {
   return {
@@ -107,6 +117,10 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
     failureMessage: row.failure_message,
     inputTokens: Number(row.input_tokens),
     outputTokens: Number(row.output_tokens),
+    round: row.round,
+    maxRequestAttempts: row.max_request_attempts,
+    costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
+    deadLetteredRequests: row.dead_lettered_requests,
   };
 }
 
@@ -116,11 +130,11 @@ const INSERT_CHUNK = 1000;
 export async function insertBatch(db: Queryable, batch: NewBatch): Promise<void> {
   await db.query(
     `INSERT INTO batches (id, idempotency_key, workflow_id, provider, model, handler_name, metadata, request_count,
-                          poll_schedule_ms, max_age_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+                          poll_schedule_ms, max_age_ms, max_request_attempts)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
     [
       batch.id, batch.idempotencyKey, batch.workflowId, batch.provider, batch.model, batch.handlerName, batch.metadata,
-      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs,
+      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs, batch.maxRequestAttempts ?? 1,
     ],
   );
   for (let offset = 0; offset < batch.requests.length; offset += INSERT_CHUNK) {
@@ -155,42 +169,49 @@ export async function findBatchByIdempotencyKey(db: Queryable, key: string): Pro
   return rows[0] ? toBatchRecord(rows[0]) : null;
 }
 
-/** Streams a batch's requests in submission order, one page at a time, for the provider upload. */
+/** Streams one part's requests in submission order, page by page, with their provider-side ids, for the upload. */
 export async function* iterateRequestBodies(
   db: Queryable,
   batchId: string,
+  part: { round: number; part: number },
   pageSize = 1000,
 ): AsyncGenerator<{ customId: string; params: Record<string, unknown> }> {
   let after = -1;
   for (;;) {
     const { rows } = await db.query(
-      `SELECT custom_id, position, params FROM batch_requests WHERE batch_id = $1 AND position > $2
-        ORDER BY position LIMIT $3`,
-      [batchId, after, pageSize],
+      `SELECT provider_custom_id, position, params FROM batch_requests
+        WHERE batch_id = $1 AND round = $2 AND part = $3 AND position > $4
+        ORDER BY position LIMIT $5`,
+      [batchId, part.round, part.part, after, pageSize],
     );
-    for (const row of rows) yield { customId: row.custom_id, params: row.params };
+    for (const row of rows) yield { customId: row.provider_custom_id, params: row.params };
     if (rows.length < pageSize) return;
     after = rows[rows.length - 1].position;
   }
 }
 
-/** Stores the provider batch id the moment the provider returns it; never replaces an existing one. */
+/**
+ * Marks the round submitted once all its parts have provider ids: submitted_at and the deadline (max age from now)
+ * are set once per round. The first part's id is kept on the batch for display.
+ */
 export async function recordSubmission(
   db: Queryable,
   batchId: string,
-  submission: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts; reconciled: boolean },
+  submission: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts; parts: number; reconciled: number },
 ): Promise<BatchRecord> {
   const { rows } = await db.query(
-    `UPDATE batches SET provider_batch_id = $2, provider_status = $3, request_counts = $4, submitted_at = now(),
-            deadline_at = now() + make_interval(secs => max_age_ms / 1000.0), updated_at = now()
-      WHERE id = $1 AND provider_batch_id IS NULL
-      RETURNING id`,
+    `UPDATE batches SET provider_batch_id = COALESCE(provider_batch_id, $2), provider_status = $3, request_counts = $4,
+            submitted_at = now(), deadline_at = now() + make_interval(secs => max_age_ms / 1000.0), updated_at = now()
+      WHERE id = $1 AND status = 'pending'
+      RETURNING id, round`,
     [batchId, submission.providerBatchId, submission.providerStatus, submission.counts],
   );
   if (rows.length > 0) {
-    await transition(db, batchId, submission.status, 'submitted', {}, {
+    await transition(db, batchId, submission.status === 'pending' ? 'submitted' : submission.status, 'submitted', {}, {
       providerBatchId: submission.providerBatchId,
-      reconciled: submission.reconciled,
+      round: rows[0].round,
+      parts: submission.parts,
+      reconciledParts: submission.reconciled,
     });
   }
   const batch = await getBatch(db, batchId);
@@ -272,7 +293,7 @@ export { transition as transitionBatch };
  * Stores one chunk of outcomes, joined by custom id. Lines for ids that were never submitted match nothing and are
  * counted. Re-applying the same chunk (a retried fetch) writes the same values.
  */
-export async function applyOutcomes(db: Queryable, batchId: string, outcomes: StoredOutcome[]): Promise<{ matched: number }> {
+export async function applyOutcomes(db: Queryable, batchId: string, round: number, outcomes: StoredOutcome[]): Promise<{ matched: number }> {
   if (outcomes.length === 0) return { matched: 0 };
   const { rowCount } = await db.query(
     `UPDATE batch_requests r
@@ -280,7 +301,7 @@ export async function applyOutcomes(db: Queryable, batchId: string, outcomes: St
             retryable = o.retryable, input_tokens = o.input_tokens, output_tokens = o.output_tokens, completed_at = now()
        FROM jsonb_to_recordset($2::jsonb) AS o(custom_id text, status text, result jsonb, error_code text,
                                                error_message text, retryable boolean, input_tokens int, output_tokens int)
-      WHERE r.batch_id = $1 AND r.custom_id = o.custom_id`,
+      WHERE r.batch_id = $1 AND r.round = $3 AND r.provider_custom_id = o.custom_id`,
     [
       batchId,
       JSON.stringify(
@@ -295,6 +316,7 @@ export async function applyOutcomes(db: Queryable, batchId: string, outcomes: St
           output_tokens: outcome.outputTokens ?? null,
         })),
       ),
+      round,
     ],
   );
   return { matched: rowCount ?? 0 };
@@ -316,6 +338,8 @@ export async function completeResults(
     replaceable?: BatchStatus[];
     unknownIds: number;
     malformedLines: number;
+    /** Prices per million tokens, already discounted for batch use; null when unknown (cost stays null). */
+    price?: { inputPerMTokUsd: number; outputPerMTokUsd: number } | null;
   },
 ): Promise<ResultSummary> {
   await db.query(
@@ -323,10 +347,20 @@ export async function completeResults(
       WHERE batch_id = $1 AND status = 'pending'`,
     [batchId, options.leftoverStatus, options.leftoverMessage],
   );
+  if (options.price) {
+    await db.query(
+      `UPDATE batch_requests
+          SET cost_usd = (COALESCE(input_tokens, 0) * $2::numeric + COALESCE(output_tokens, 0) * $3::numeric) / 1000000
+        WHERE batch_id = $1`,
+      [batchId, options.price.inputPerMTokUsd, options.price.outputPerMTokUsd],
+    );
+  }
   await db.query(
-    `UPDATE batches b SET input_tokens = t.input_tokens, output_tokens = t.output_tokens,
+    `UPDATE batches b SET input_tokens = t.input_tokens, output_tokens = t.output_tokens, cost_usd = t.cost_usd,
+            dead_lettered_requests = t.dead_lettered,
             results_fetched_at = COALESCE(b.results_fetched_at, now()), updated_at = now()
-       FROM (SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens
+       FROM (SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens,
+                    sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead_lettered
                FROM batch_requests WHERE batch_id = $1) t
       WHERE b.id = $1`,
     [batchId],
@@ -343,6 +377,9 @@ export async function completeResults(
   const summary = await summarizeRequests(db, batchId);
   summary.unknownIds = options.unknownIds;
   summary.malformedLines = options.malformedLines;
+  const { rows: totals } = await db.query('SELECT cost_usd, dead_lettered_requests FROM batches WHERE id = $1', [batchId]);
+  summary.costUsd = totals[0].cost_usd === null ? null : Number(totals[0].cost_usd);
+  summary.deadLetteredRequests = totals[0].dead_lettered_requests;
   await appendEvent(db, 'batch', batchId, 'results_stored', { detail: { ...summary } });
   return summary;
 }
@@ -376,7 +413,8 @@ export async function listRequests(
   page: { afterPosition?: number; limit: number; status?: RequestStatus },
 ): Promise<RequestRecord[]> {
   const { rows } = await db.query(
-    `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens
+    `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens,
+            attempts, dead_lettered_at, cost_usd
        FROM batch_requests
       WHERE batch_id = $1 AND position > $2 AND ($4::text IS NULL OR status = $4)
       ORDER BY position LIMIT $3`,
@@ -392,5 +430,45 @@ export async function listRequests(
     retryable: row.retryable,
     inputTokens: row.input_tokens,
     outputTokens: row.output_tokens,
+    attempts: row.attempts,
+    deadLettered: row.dead_lettered_at !== null,
+    costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
   }));
+}
+
+/**
+ * After a round's results are stored: requests that came back retryably errored, expired or missing are sent
+ * again in a new round while they have attempts left; the others are dead-lettered per request (kept with their
+ * error, flagged, counted). Permanent errors (invalid requests) are never resubmitted. Call in a transaction.
+ */
+export async function planResubmission(db: Queryable, batchId: string): Promise<{ resubmitted: number; deadLettered: number; round: number }> {
+  const batch = await getBatchForUpdate(db, batchId);
+  if (!batch) throw new Error(`batch ${batchId} does not exist`);
+  const retryable = `batch_id = $1 AND round = $2 AND dead_lettered_at IS NULL
+    AND (status IN ('expired', 'missing') OR (status = 'errored' AND retryable IS TRUE))`;
+  const { rowCount: deadLettered } = await db.query(
+    `UPDATE batch_requests SET dead_lettered_at = now() WHERE ${retryable} AND attempts >= $3`,
+    [batchId, batch.round, batch.maxRequestAttempts],
+  );
+  const { rowCount: resubmitted } = await db.query(
+    `UPDATE batch_requests
+        SET round = round + 1, part = NULL, provider_custom_id = NULL, status = 'pending', result = NULL, completed_at = NULL
+      WHERE ${retryable} AND attempts < $3`,
+    [batchId, batch.round, batch.maxRequestAttempts],
+  );
+  if (deadLettered) {
+    await db.query(`UPDATE batches SET dead_lettered_requests = dead_lettered_requests + $2 WHERE id = $1`, [batchId, deadLettered]);
+    await appendEvent(db, 'batch', batchId, 'requests_dead_lettered', { detail: { round: batch.round, count: deadLettered } });
+  }
+  if (!resubmitted) return { resubmitted: 0, deadLettered: deadLettered ?? 0, round: batch.round };
+  // A new round: the batch is pending again until its follow-up provider batches are created.
+  await db.query(
+    `UPDATE batches SET round = round + 1, status = 'pending', results_fetched_at = NULL, ended_at = NULL, next_poll_at = NULL,
+            updated_at = now() WHERE id = $1`,
+    [batchId],
+  );
+  await appendEvent(db, 'batch', batchId, 'resubmitting', {
+    fromStatus: batch.status, toStatus: 'pending', detail: { round: batch.round + 1, requests: resubmitted },
+  });
+  return { resubmitted, deadLettered: deadLettered ?? 0, round: batch.round + 1 };
 }

@@ -113,7 +113,7 @@ test('an always-failing handler is dead-lettered after n tries; requeued after t
     return found.find((summary) => summary.workflowId === letter.workflowId);
   }, 10_000, 'visibility shows the dead-lettered workflow');
   assert.equal(listed.deadLettered, true);
-  assert.deepEqual((await admin.checkDeadLetterConsistency()).mismatches, []);
+  assert.deepEqual((await admin.checkDeadLetterConsistency({ taskQueue: env.taskQueue })).mismatches, []);
   const failed = await admin.listFailedWork({ deadLetteredOnly: true });
   assert.ok(failed.some((row) => row.subjectId === batchId && row.tryCount === 3 && row.step === 'dispatch_handler'));
 
@@ -210,7 +210,7 @@ test('the consistency check reports a dead letter whose workflow an operator ter
   const batchId = await submit('broken', 'terminated');
   const letter = await deadLettered(batchId);
   await env.temporal.workflow.getHandle(letter.workflowId).terminate('operator cleanup');
-  const report = await admin.checkDeadLetterConsistency();
+  const report = await admin.checkDeadLetterConsistency({ taskQueue: env.taskQueue });
   const mismatch = report.mismatches.find((entry) => entry.deadLetterId === letter.id);
   assert.ok(mismatch, 'mismatch reported');
   assert.match(mismatch.problem, /not running/);

@@ -1,8 +1,10 @@
 import { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
+import type { PriceTable } from '../activities/prices';
 import type { RetryConfig } from '../activities/retry-config';
 import type { BatchProvider } from '../providers/types';
 
@@ -17,11 +19,18 @@ export interface BatchkeeperWorkerOptions {
   handlers: BatchHandlerRegistry;
   jobExecutors?: JobExecutorRegistry;
   retry?: RetryConfig;
+  /** Token prices for cost reporting. */
+  prices?: PriceTable;
   /** A prebuilt bundle (tests and benchmarks build it once); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
   maxConcurrentActivityTaskExecutions?: number;
   maxCachedWorkflows?: number;
   identity?: string;
+  /**
+   * Payload codec and failure converter (e.g. `dataConverterFromEnv()` from codec/ for AES-GCM encryption). The
+   * client that starts workflows must use the same one.
+   */
+  dataConverter?: DataConverter;
 }
 
 /** Wires activities (built from their dependencies) and the workflow code into one worker. */
@@ -31,6 +40,7 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({
       pool: options.pool,
@@ -38,7 +48,8 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
       handlers: options.handlers,
       jobExecutors: options.jobExecutors,
       retry: options.retry,
-      temporal: new Client({ connection: options.connection, namespace: options.namespace ?? 'default' }),
+      prices: options.prices,
+      temporal: new Client({ connection: options.connection, namespace: options.namespace ?? 'default', dataConverter: options.dataConverter }),
       taskQueue: options.taskQueue,
     }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,

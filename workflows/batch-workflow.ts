@@ -4,7 +4,7 @@
  * statuses and counts only; bodies stay in PostgreSQL.
  */
 import {
-  allHandlersFinished, condition, continueAsNew, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { BatchPlan, StatusView } from '../activities/batch-activities';
 import {
@@ -121,81 +121,94 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   }
   if (plan.handlerDispatched) return finish();
 
-  // 1. Submit (skipped when the provider batch already exists, e.g. a run resumed by the sweep).
-  if (!state.providerBatchId) {
-    state.phase = 'submitting';
-    const submitted = await runner.run('submit', plan.retry.submit, TIMEOUTS.submit, (a) => a.submitBatch({ batchId }));
-    if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
-    state.providerBatchId = submitted.value.providerBatchId;
-    state.deadlineAt = submitted.value.deadlineAt;
-    applyStatus(submitted.value);
-  }
-  if (state.deadlineAt) upsertSearchAttributes([{ key: DEADLINE, value: new Date(state.deadlineAt) }]);
-
-  // 2. Poll on durable timers until terminal or past the deadline.
   let expiredAtDeadline = false;
   const settlePollMs = Math.min(MAX_SETTLE_POLL_MS, pollDelayMs(plan.pollScheduleMs, 0));
-  if (!plan.resultsFetched) {
-    let pollIndex = input.carried?.pollIndex ?? 0;
-    let pollsThisRun = 0;
-    state.phase = 'polling';
-    while (!isTerminalBatchStatus(state.status)) {
-      if (state.cancelRequested && !cancelSent) {
-        const canceled = await cancel('canceled by operator');
-        if (!canceled) return discard(runner.deadLetter?.deadLetterId);
-        continue;
-      }
-      const deadlineMs = Date.parse(state.deadlineAt!);
-      // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
-      const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
-      const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, deadlineMs);
-      state.nextPollAt = new Date(wakeAt).toISOString();
-      refresh();
-      const version = wakeVersion;
-      await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
-      if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
-      pollNowRequested = false;
+  // Rounds: submit, poll, store results; then requests that failed retryably go round again while they may.
+  for (let roundInRun = 1; ; roundInRun += 1) {
+    // 1. Submit (skipped when the provider batches already exist, e.g. a run resumed by the sweep).
+    if (!state.providerBatchId || state.status === 'pending') {
+      state.phase = 'submitting';
+      const submitted = await runner.run('submit', plan.retry.submit, TIMEOUTS.submit, (a) => a.submitBatch({ batchId }));
+      if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
+      state.providerBatchId = submitted.value.providerBatchId;
+      state.deadlineAt = submitted.value.deadlineAt;
+      applyStatus(submitted.value);
+    }
+    if (state.deadlineAt) upsertSearchAttributes([{ key: DEADLINE, value: new Date(state.deadlineAt) }]);
 
-      const pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
-      const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
-      const polled = await poll(nextPlanned);
-      if (!polled) return discard(runner.deadLetter?.deadLetterId);
-      pollIndex += 1;
-      pollsThisRun += 1;
-      if (isTerminalBatchStatus(state.status)) break;
-
-      if (pastDeadline) {
-        // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
-        expiredAtDeadline = true;
-        if (!cancelSent && !(await cancel('deadline exceeded'))) return discard(runner.deadLetter?.deadLetterId);
-        const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
-        while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
-          await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
-          pollNowRequested = false;
-          if (!(await poll(null))) return discard(runner.deadLetter?.deadLetterId);
+    // 2. Poll on durable timers until terminal or past the deadline.
+    if (!plan.resultsFetched) {
+      let pollIndex = roundInRun === 1 ? input.carried?.pollIndex ?? 0 : 0;
+      let pollsThisRun = 0;
+      state.phase = 'polling';
+      while (!isTerminalBatchStatus(state.status)) {
+        if (state.cancelRequested && !cancelSent) {
+          const canceled = await cancel('canceled by operator');
+          if (!canceled) return discard(runner.deadLetter?.deadLetterId);
+          continue;
         }
-        break;
-      }
+        const deadlineMs = Date.parse(state.deadlineAt!);
+        // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
+        const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
+        const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, deadlineMs);
+        state.nextPollAt = new Date(wakeAt).toISOString();
+        refresh();
+        const version = wakeVersion;
+        await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
+        if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
+        pollNowRequested = false;
 
-      const suggested = workflowInfo().continueAsNewSuggested;
-      if (suggested || (input.continueAsNewAfterPolls && pollsThisRun >= input.continueAsNewAfterPolls)) {
-        await condition(allHandlersFinished);
-        return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex } });
+        const pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
+        const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
+        const polled = await poll(nextPlanned);
+        if (!polled) return discard(runner.deadLetter?.deadLetterId);
+        pollIndex += 1;
+        pollsThisRun += 1;
+        if (isTerminalBatchStatus(state.status)) break;
+
+        if (pastDeadline) {
+          // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
+          expiredAtDeadline = true;
+          if (!cancelSent && !(await cancel('deadline exceeded'))) return discard(runner.deadLetter?.deadLetterId);
+          const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
+          while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
+            await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
+            pollNowRequested = false;
+            if (!(await poll(null))) return discard(runner.deadLetter?.deadLetterId);
+          }
+          break;
+        }
+
+        const suggested = workflowInfo().continueAsNewSuggested;
+        if (suggested || (input.continueAsNewAfterPolls && pollsThisRun >= input.continueAsNewAfterPolls)) {
+          await condition(allHandlersFinished);
+          return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex } });
+        }
       }
     }
-  }
 
-  // 3. Results into PostgreSQL (partial ones too), then 4. the completion handler.
-  if (!plan.resultsFetched) {
-    state.phase = 'fetching_results';
+    // 3. Results into PostgreSQL (partial ones too), then 4. the completion handler.
+    if (!plan.resultsFetched) {
+      state.phase = 'fetching_results';
+      refresh();
+      const fetched = await runner.run('fetch_results', plan.retry.fetch_results, TIMEOUTS.fetch_results, (a) =>
+        a.fetchResults({ batchId, finalStatus: expiredAtDeadline ? 'expired' : undefined, reason: expiredAtDeadline ? 'deadline exceeded' : undefined }),
+      );
+      if (!fetched.ok) return discard(fetched.deadLetter.deadLetterId);
+      const { attempt: _attempt, status, ...summary } = fetched.value;
+      state.summary = summary;
+      state.status = status;
+    }
+
+    // 5. Resubmission of retryably failed, expired and missing requests (not after our own cancel or deadline).
+    if (expiredAtDeadline || state.cancelRequested || !patched('resubmit-failed-requests')) break;
+    const resubmission = await bookkeeping.planResubmission({ batchId });
+    state.requestsDeadLettered = (state.requestsDeadLettered ?? 0) + resubmission.deadLettered;
+    if (resubmission.resubmitted === 0) break;
+    state.round = resubmission.round;
+    state.status = 'pending';
+    plan.resultsFetched = false;
     refresh();
-    const fetched = await runner.run('fetch_results', plan.retry.fetch_results, TIMEOUTS.fetch_results, (a) =>
-      a.fetchResults({ batchId, finalStatus: expiredAtDeadline ? 'expired' : undefined, reason: expiredAtDeadline ? 'deadline exceeded' : undefined }),
-    );
-    if (!fetched.ok) return discard(fetched.deadLetter.deadLetterId);
-    const { attempt: _attempt, status, ...summary } = fetched.value;
-    state.summary = summary;
-    state.status = status;
   }
   state.phase = 'dispatching';
   refresh();

@@ -27,6 +27,9 @@ export function describeBatch(state: BatchWorkflowState): string {
     state.summary
       ? `Stored results: ${state.summary.succeeded} succeeded, ${state.summary.errored} errored, ${state.summary.expired} expired, ${state.summary.canceled} canceled, ${state.summary.missing} missing`
       : undefined,
+    state.round && state.round > 1 ? `Round ${state.round} (failed requests resubmitted)` : undefined,
+    state.requestsDeadLettered ? `Requests dead-lettered after their last attempt: ${state.requestsDeadLettered}` : undefined,
+    typeof state.summary?.costUsd === 'number' ? `Cost: $${state.summary.costUsd.toFixed(4)} (batch price)` : undefined,
     `Polls: ${state.pollCount}${state.nextPollAt && state.phase === 'polling' ? `, next at ${state.nextPollAt}` : ''}`,
     state.deadlineAt ? `Deadline: ${state.deadlineAt}` : undefined,
     `Tries: ${stepsLine(state.steps)}`,

@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../../activities/handlers';
+import type { PriceTable } from '../../activities/prices';
 import type { RetryConfig } from '../../activities/retry-config';
 import { BatchkeeperClient } from '../../client/batchkeeper-client';
 import { createPool } from '../../db/pool';
@@ -73,6 +74,7 @@ export interface TestEnvironmentOptions {
   handlers?: BatchHandlerRegistry;
   jobExecutors?: JobExecutorRegistry;
   retry?: RetryConfig;
+  prices?: PriceTable;
   startWorker?: boolean;
   fakeProcessingMs?: number;
 }
@@ -112,6 +114,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions = {}
         handlers: options.handlers ?? {},
         jobExecutors: options.jobExecutors,
         retry: options.retry,
+        prices: options.prices,
         workflowBundle: await sharedWorkflowBundle(),
       });
       env.worker = worker;

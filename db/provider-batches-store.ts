@@ -1,0 +1,171 @@
+import type { BatchStatus, RequestCounts } from '../common/types';
+import type { ProviderLimits } from '../client/provider-limits';
+import { providerCustomId } from '../client/provider-limits';
+import type { Queryable } from './queryable';
+
+/** SQL for provider_batches: the parts (by provider limits) and rounds (resubmissions) of a logical batch. */
+
+export interface ProviderBatchRecord {
+  batchId: string;
+  round: number;
+  part: number;
+  tag: string;
+  requestCount: number;
+  providerBatchId: string | null;
+  status: BatchStatus;
+  providerStatus: string | null;
+  requestCounts: Partial<RequestCounts>;
+  resultsAvailable: boolean;
+  failureCode: string | null;
+  failureMessage: string | null;
+  resultsFetchedAt: Date | null;
+}
+
+function toRecord(row: Record<string, any>): ProviderBatchRecord {
+  return {
+    batchId: row.batch_id,
+    round: row.round,
+    part: row.part,
+    tag: row.tag,
+    requestCount: row.request_count,
+    providerBatchId: row.provider_batch_id,
+    status: row.status,
+    providerStatus: row.provider_status,
+    requestCounts: row.request_counts,
+    resultsAvailable: row.results_available,
+    failureCode: row.failure_code,
+    failureMessage: row.failure_message,
+    resultsFetchedAt: row.results_fetched_at,
+  };
+}
+
+/** Metadata tag of a part: the batch id itself for the first part of the first round, so one-part batches read simply. */
+export function partTag(batchId: string, round: number, part: number): string {
+  return round === 1 && part === 0 ? batchId : `${batchId}.r${round}p${part}`;
+}
+
+export async function listParts(db: Queryable, batchId: string, round: number): Promise<ProviderBatchRecord[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM provider_batches WHERE batch_id = $1 AND round = $2 ORDER BY part`, [batchId, round],
+  );
+  return rows.map(toRecord);
+}
+
+const UPDATE_CHUNK = 5000;
+
+/**
+ * Splits the round's pending requests into parts that fit the provider's limits (greedy, in submission order) and
+ * gives each request its provider-side id. Does nothing when the round already has parts. Call in a transaction.
+ */
+export async function planParts(db: Queryable, batchId: string, round: number, limits: ProviderLimits): Promise<ProviderBatchRecord[]> {
+  const existing = await listParts(db, batchId, round);
+  if (existing.length > 0) return existing;
+  const { rows } = await db.query(
+    `SELECT position, custom_id, octet_length(params::text) + octet_length(custom_id) + 64 AS bytes
+       FROM batch_requests WHERE batch_id = $1 AND round = $2 AND status = 'pending' ORDER BY position`,
+    [batchId, round],
+  );
+  if (rows.length === 0) throw new Error(`batch ${batchId} has no pending requests for round ${round}`);
+  const assignments: { position: number; part: number; providerId: string }[] = [];
+  const sizes: number[] = [];
+  let part = 0;
+  let count = 0;
+  let bytes = 0;
+  for (const row of rows) {
+    if (count > 0 && (count + 1 > limits.maxRequests || bytes + row.bytes > limits.maxBytes)) {
+      sizes.push(count);
+      part += 1;
+      count = 0;
+      bytes = 0;
+    }
+    count += 1;
+    bytes += row.bytes;
+    assignments.push({ position: row.position, part, providerId: providerCustomId(row.custom_id, row.position, limits) });
+  }
+  sizes.push(count);
+  for (let offset = 0; offset < assignments.length; offset += UPDATE_CHUNK) {
+    const chunk = assignments.slice(offset, offset + UPDATE_CHUNK);
+    await db.query(
+      `UPDATE batch_requests r SET part = u.part, provider_custom_id = u.provider_id
+         FROM unnest($2::int[], $3::int[], $4::text[]) AS u(position, part, provider_id)
+        WHERE r.batch_id = $1 AND r.position = u.position`,
+      [batchId, chunk.map((a) => a.position), chunk.map((a) => a.part), chunk.map((a) => a.providerId)],
+    );
+  }
+  for (const [index, size] of sizes.entries()) {
+    await db.query(
+      `INSERT INTO provider_batches (batch_id, round, part, tag, request_count) VALUES ($1, $2, $3, $4, $5)`,
+      [batchId, round, index, partTag(batchId, round, index), size],
+    );
+  }
+  return listParts(db, batchId, round);
+}
+
+/**
+ * Stores a part's provider id the moment it is known and counts the submission as one attempt of each of its
+ * requests. Returns false when the part already had its id (a retried activity), so nothing is counted twice.
+ */
+export async function recordPartSubmitted(
+  db: Queryable,
+  part: { batchId: string; round: number; part: number },
+  submitted: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE provider_batches SET provider_batch_id = $4, status = $5, provider_status = $6, request_counts = $7, submitted_at = now()
+      WHERE batch_id = $1 AND round = $2 AND part = $3 AND provider_batch_id IS NULL`,
+    [part.batchId, part.round, part.part, submitted.providerBatchId, submitted.status, submitted.providerStatus, submitted.counts],
+  );
+  if (!rowCount) return false;
+  await db.query(
+    `UPDATE batch_requests SET attempts = attempts + 1 WHERE batch_id = $1 AND round = $2 AND part = $3`,
+    [part.batchId, part.round, part.part],
+  );
+  return true;
+}
+
+export async function recordPartStatus(
+  db: Queryable,
+  part: { batchId: string; round: number; part: number },
+  report: { status: BatchStatus; providerStatus: string; counts: RequestCounts; resultsAvailable: boolean; failure?: { code: string; message: string } },
+): Promise<void> {
+  await db.query(
+    `UPDATE provider_batches
+        SET status = CASE WHEN status IN ('ended', 'canceled', 'expired', 'failed') THEN status ELSE $4 END,
+            provider_status = $5, request_counts = $6, results_available = $7,
+            failure_code = COALESCE($8, failure_code), failure_message = COALESCE($9, failure_message),
+            ended_at = CASE WHEN $4 IN ('ended', 'canceled', 'expired', 'failed') THEN COALESCE(ended_at, now()) ELSE ended_at END
+      WHERE batch_id = $1 AND round = $2 AND part = $3`,
+    [part.batchId, part.round, part.part, report.status, report.providerStatus, report.counts, report.resultsAvailable,
+      report.failure?.code ?? null, report.failure?.message ?? null],
+  );
+}
+
+export async function markPartResultsFetched(db: Queryable, part: { batchId: string; round: number; part: number }): Promise<void> {
+  await db.query(
+    `UPDATE provider_batches SET results_fetched_at = COALESCE(results_fetched_at, now())
+      WHERE batch_id = $1 AND round = $2 AND part = $3`,
+    [part.batchId, part.round, part.part],
+  );
+}
+
+const TERMINAL: BatchStatus[] = ['ended', 'canceled', 'expired', 'failed'];
+
+/** One status and one set of counts for the logical batch, from its parts. */
+export function aggregateParts(parts: Pick<ProviderBatchRecord, 'status' | 'requestCounts' | 'failureCode' | 'failureMessage' | 'providerStatus'>[]): {
+  status: BatchStatus; counts: RequestCounts; providerStatus: string; failure?: { code: string; message: string };
+} {
+  const counts: RequestCounts = { total: 0, processing: 0, succeeded: 0, errored: 0, expired: 0, canceled: 0 };
+  for (const part of parts) {
+    for (const key of Object.keys(counts) as (keyof RequestCounts)[]) counts[key] += part.requestCounts[key] ?? 0;
+  }
+  const statuses = parts.map((part) => part.status);
+  const providerStatus = [...new Set(parts.map((part) => part.providerStatus ?? part.status))].join(',');
+  const failed = parts.find((part) => part.status === 'failed' && part.failureCode);
+  const failure = failed ? { code: failed.failureCode!, message: failed.failureMessage ?? failed.failureCode! } : undefined;
+  if (!statuses.every((status) => TERMINAL.includes(status))) {
+    return { status: statuses.includes('in_progress') || statuses.includes('submitted') ? 'in_progress' : statuses[0], counts, providerStatus };
+  }
+  const allSame = statuses.every((status) => status === statuses[0]);
+  const status: BatchStatus = allSame ? statuses[0] : statuses.includes('ended') ? 'ended' : statuses[0];
+  return { status, counts, providerStatus, failure: status === 'failed' || failure ? failure : undefined };
+}

@@ -1,11 +1,11 @@
 /**
  * Determinism: workflow histories recorded from earlier versions (test/fixtures/histories) and fresh ones from
  * this run must replay on the current workflow code. A change to running workflow logic that breaks this needs
- * patched(). Set RECORD_HISTORIES=1 to refresh the fixtures from this run.
+ * patched(). Set RECORD_HISTORIES=1 to add histories of paths that have none yet (existing ones are kept).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
@@ -86,6 +86,14 @@ test('fresh histories of every path replay on the current code', { timeout: 120_
   assert.ok(runs.count >= 2, `continued as new (${runs.count} runs)`);
   fresh.push({ name: 'continue-as-new-first-run', workflowId: stored.workflowId });
 
+  // 5. A follow-up round for a request that errored retryably (the resubmission path).
+  env.fake.setOutcomes({ 'replay-round-1': { outcome: 'errored', times: 1 } });
+  const resubmitted = await env.client.submitBatch({
+    provider: 'openai', model: 'model-x', requests: chatRequests(3, 'replay-round'), handler: 'gated', pollScheduleMs: [200], maxRequestAttempts: 2,
+  });
+  assert.equal((await env.client.waitForBatch(resubmitted.batchId, { timeoutMs: 30_000 })).round, 2);
+  fresh.push({ name: 'resubmission-round-2', workflowId: resubmitted.workflowId });
+
   const bundle = await sharedWorkflowBundle();
   for (const { name, workflowId } of fresh) {
     const executions = env.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` });
@@ -93,9 +101,11 @@ test('fresh histories of every path replay on the current code', { timeout: 120_
     for await (const execution of executions) {
       const history = await env.temporal.workflow.getHandle(workflowId, execution.runId).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId);
-      if (process.env.RECORD_HISTORIES === '1') {
+      // Recording adds histories of new paths and never overwrites one: old ones are what a running system has.
+      const fixture = path.join(FIXTURES, `${name}-${index}.json`);
+      if (process.env.RECORD_HISTORIES === '1' && !existsSync(fixture)) {
         mkdirSync(FIXTURES, { recursive: true });
-        writeFileSync(path.join(FIXTURES, `${name}-${index}.json`), historyToJSON(history));
+        writeFileSync(fixture, historyToJSON(history));
       }
       index += 1;
     }

@@ -197,8 +197,9 @@ export function createBatchActivities(deps: ActivityDeps) {
               ? `no result line for this request (batch ${finalStatus})`
               : `request not processed: batch ${finalStatus}${input.reason ? ` (${input.reason})` : ''}`,
             finalStatus: input.finalStatus,
-            // At the deadline we cancelled the batch ourselves: it ends expired even though the provider says canceled.
-            replaceable: input.finalStatus === 'expired' ? ['canceled'] : [],
+            // We cancelled the batch ourselves (deadline or operator): that decides its final status, whatever the
+            // provider calls a cancelled batch (OpenAI: cancelled; Anthropic: ended).
+            replaceable: input.finalStatus === 'expired' ? ['canceled', 'ended'] : input.finalStatus === 'canceled' ? ['ended'] : [],
             failure: input.finalStatus === 'expired' || input.finalStatus === 'failed'
               ? { code: input.finalStatus === 'expired' ? 'deadline_exceeded' : 'failed', message: input.reason ?? input.finalStatus }
               : undefined,

@@ -35,10 +35,10 @@ test('poll now causes an immediate poll instead of waiting for the schedule', as
   assert.equal(batch.pollCount, 1);
 });
 
-test('cancel: provider cancel, partial results kept, handler told', async () => {
-  env.fake.configure({ batchRules: [{ match: { customId: 'cancel-0' }, processingMs: 6000, cancelDelayMs: 200 }] });
+for (const provider of ['openai', 'anthropic'] as const) test(`${provider} cancel: provider cancel, partial results kept, handler told`, async () => {
+  env.fake.configure({ batchRules: [{ match: { customId: `cancel-${provider}-0` }, processingMs: 6000, cancelDelayMs: 200 }] });
   const { batchId } = await env.client.submitBatch({
-    provider: 'openai', model: 'model-x', requests: chatRequests(20, 'cancel'), handler: 'record', pollScheduleMs: [300],
+    provider, model: 'model-x', requests: chatRequests(20, `cancel-${provider}`), handler: 'record', pollScheduleMs: [300],
   });
   const providerBatchId = await submitted(batchId);
   await new Promise((resolve) => setTimeout(resolve, 2500));

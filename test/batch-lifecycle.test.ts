@@ -125,11 +125,11 @@ test('submitting twice with the same idempotency key gives one batch, one workfl
   assert.equal(count, 1);
 });
 
-test('the deadline: final status read, provider cancel, partial results kept, status expired, handler told', async () => {
-  const requests = chatRequests(20, 'deadline');
-  env.fake.configure({ batchRules: [{ match: { customId: 'deadline-0' }, processingMs: 8000, cancelDelayMs: 100 }] });
+for (const provider of ['openai', 'anthropic'] as const) test(`${provider} deadline: final status read, provider cancel, partial results kept, status expired, handler told`, async () => {
+  const requests = chatRequests(20, `deadline-${provider}`);
+  env.fake.configure({ batchRules: [{ match: { customId: `deadline-${provider}-0` }, processingMs: 8000, cancelDelayMs: 100 }] });
   const { batchId } = await env.client.submitBatch({
-    provider: 'openai', model: 'model-x', requests, handler: 'record', pollScheduleMs: [500], maxAgeMs: 3000,
+    provider, model: 'model-x', requests, handler: 'record', pollScheduleMs: [500], maxAgeMs: 3000,
   });
   const batch = await env.client.waitForBatch(batchId, { timeoutMs: 60_000 });
   assert.equal(batch.status, 'expired');

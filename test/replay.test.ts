@@ -94,6 +94,14 @@ test('fresh histories of every path replay on the current code', { timeout: 120_
   assert.equal((await env.client.waitForBatch(resubmitted.batchId, { timeoutMs: 30_000 })).round, 2);
   fresh.push({ name: 'resubmission-round-2', workflowId: resubmitted.workflowId });
 
+  // 6. An operator cancel (Anthropic reports the cancelled batch as ended; we record it as canceled).
+  env.fake.configure({ batchRules: [{ match: { customId: 'replay-cancel-0' }, processingMs: 6000, cancelDelayMs: 100 }] });
+  const canceled = await env.client.submitBatch({ provider: 'anthropic', model: 'model-x', requests: chatRequests(4, 'replay-cancel'), handler: 'gated', pollScheduleMs: [300] });
+  await waitFor(async () => (await env.client.getBatch(canceled.batchId)).batch.pollCount >= 1, 20_000, 'first poll');
+  await env.client.cancelBatch(canceled.batchId);
+  assert.equal((await env.client.waitForBatch(canceled.batchId, { timeoutMs: 30_000 })).status, 'canceled');
+  fresh.push({ name: 'operator-cancel', workflowId: canceled.workflowId });
+
   const bundle = await sharedWorkflowBundle();
   for (const { name, workflowId } of fresh) {
     const executions = env.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` });

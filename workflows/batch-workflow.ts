@@ -191,8 +191,12 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     if (!plan.resultsFetched) {
       state.phase = 'fetching_results';
       refresh();
+      // Our own cancel decides the final status: some providers (Anthropic) report a cancelled batch as just ended.
+      const operatorCanceled = !expiredAtDeadline && cancelSent && patched('operator-cancel-final-status');
+      const finalStatus = expiredAtDeadline ? 'expired' : operatorCanceled ? 'canceled' : undefined;
+      const reason = expiredAtDeadline ? 'deadline exceeded' : operatorCanceled ? 'canceled by operator' : undefined;
       const fetched = await runner.run('fetch_results', plan.retry.fetch_results, TIMEOUTS.fetch_results, (a) =>
-        a.fetchResults({ batchId, finalStatus: expiredAtDeadline ? 'expired' : undefined, reason: expiredAtDeadline ? 'deadline exceeded' : undefined }),
+        a.fetchResults({ batchId, finalStatus, reason }),
       );
       if (!fetched.ok) return discard(fetched.deadLetter.deadLetterId);
       const { attempt: _attempt, status, ...summary } = fetched.value;

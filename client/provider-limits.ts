@@ -11,7 +11,26 @@ export interface ProviderLimits {
 export const PROVIDER_LIMITS: Record<string, ProviderLimits> = {
   openai: { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
   anthropic: { maxRequests: 100_000, maxBytes: 256 * 1024 * 1024, customIdPattern: /^[A-Za-z0-9_-]{1,64}$/ },
+  // Gemini takes a 2 GB input file and documents no request count; the adapter assembles the upload in memory,
+  // so a part is capped at 500 MB. metadata.key / key: any string; printable ASCII is kept as is.
+  gemini: { maxRequests: 100_000, maxBytes: 500 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
+  // xAI: no documented hard limits; batches over 100,000 requests "may be throttled". 200 MB is our cap (unverified).
+  xai: { maxRequests: 100_000, maxBytes: 200 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
+  // OpenAI-compatible implementers under their usual registry names (other names take OpenAI's limits when
+  // configured; see registerProviderLimits). Groq and Azure follow OpenAI; Mistral's stricter documented numbers.
+  groq: { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
+  'azure-openai': { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
+  together: { maxRequests: 50_000, maxBytes: 100 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
+  mistral: { maxRequests: 100_000, maxBytes: 512 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
 };
+
+/**
+ * Limits for a provider registered at run time (an OpenAI-compatible endpoint under a name of its own). The worker
+ * does it when it builds its providers; a process that only submits must do it too before submitting.
+ */
+export function registerProviderLimits(provider: string, limits: ProviderLimits): void {
+  PROVIDER_LIMITS[provider] = limits;
+}
 
 /** The most requests one logical batch may hold (it is split into provider batches). */
 export const MAX_LOGICAL_REQUESTS = 1_000_000;

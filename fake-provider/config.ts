@@ -1,6 +1,8 @@
 /** Behaviour knobs of the fake provider: timing, per-request outcomes and per-batch rules. */
 
-export type ProviderName = 'openai' | 'anthropic';
+/** OpenAI-compatible variants serve the OpenAI routes under their own path prefix (openai-variants.ts). */
+export type OpenAIVariantName = 'groq' | 'together' | 'mistral' | 'azure' | 'oddball';
+export type ProviderName = 'openai' | 'anthropic' | 'gemini' | 'xai' | OpenAIVariantName;
 
 /**
  * What happens to one request, chosen by custom id:
@@ -21,7 +23,8 @@ export type OutcomeSpec = RequestOutcome | { outcome: RequestOutcome; times: num
  * Batch-level outcome:
  * - normal: requests follow their own outcomes
  * - failed: OpenAI → status `failed` after validation with `errors.data`; Anthropic (which has no failed state) →
- *   `ended` after the validation period with every request `errored` (`api_error`, retryable)
+ *   `ended` after the validation period with every request `errored` (`api_error`, retryable); Gemini →
+ *   `BATCH_STATE_FAILED`; xAI → `cancel_by_xai_message` (file validation failed)
  * - rejected: the create call itself returns HTTP 400 invalid_request_error and nothing is created (both providers)
  */
 export type BatchOutcome = 'normal' | 'failed' | 'rejected';
@@ -31,6 +34,8 @@ export interface BatchTiming {
   processingMs?: number;
   /** Expire the batch this long after creation (null/undefined: never). */
   expireAfterMs?: number | null;
+  /** Fail the batch this long after creation, keeping what was processed (null/undefined: never). */
+  failAfterMs?: number | null;
   /** How long `cancelling`/`canceling` lasts before the batch is cancelled/ended. */
   cancelDelayMs?: number;
 }

@@ -27,7 +27,10 @@ async function main(): Promise<void> {
     ...(values.seed !== undefined ? { seed: number('seed', values.seed) } : {}),
   });
   process.stdout.write(`${fake.url}\n`);
-  process.stderr.write(`fake provider: OpenAI baseURL ${fake.openaiBaseUrl}, Anthropic baseURL ${fake.anthropicBaseUrl}, control ${fake.url}/_control/state\n`);
+  process.stderr.write(
+    `fake provider: OpenAI baseURL ${fake.openaiBaseUrl}, Anthropic baseURL ${fake.anthropicBaseUrl}, Gemini baseUrl ${fake.geminiBaseUrl}, ` +
+      `xAI baseURL ${fake.xaiBaseUrl}, Groq-style ${fake.compatibleBaseUrl('groq')}, control ${fake.url}/_control/state\n`,
+  );
   const stop = () => {
     fake.close().then(() => process.exit(0), () => process.exit(1));
   };

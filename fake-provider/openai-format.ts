@@ -3,7 +3,7 @@ import { fakeReply } from './replies';
 import { shortHash } from './random';
 import { brokenLine, resultOrder } from './result-file';
 import type { Disposition, FakeBatch, FakeFile, FakeState } from './state';
-import type { Snapshot } from './timeline';
+import type { Phase, Snapshot } from './timeline';
 
 export type ResultFileKind = 'output' | 'error';
 
@@ -40,10 +40,13 @@ export function fileFor(disposition: Disposition): ResultFileKind | undefined {
   }
 }
 
-/** The result files a finished batch has (a file with no lines is not created, as on the real API). */
+/**
+ * The result files a finished batch has (a file with no lines is not created, as on the real API). A batch that
+ * failed validation has none; one that failed mid-run (failAfterMs) keeps what it processed.
+ */
 export function resultFiles(state: FakeState, batch: FakeBatch, current: Snapshot, tally = state.tally(batch, current)): Set<ResultFileKind> {
   const files = new Set<ResultFileKind>();
-  if (!current.terminal || current.phase === 'failed') return files;
+  if (!current.terminal || (current.phase === 'failed' && current.processed === 0)) return files;
   for (const [disposition] of tally) {
     const kind = fileFor(disposition);
     if (kind) files.add(kind);
@@ -51,7 +54,8 @@ export function resultFiles(state: FakeState, batch: FakeBatch, current: Snapsho
   return files;
 }
 
-export function batchObject(state: FakeState, batch: FakeBatch, current: Snapshot) {
+/** `statusName` spells the phase the way an OpenAI-compatible variant does (OpenAI: the phase itself). */
+export function batchObject(state: FakeState, batch: FakeBatch, current: Snapshot, statusName: (phase: Phase) => string = (phase) => phase) {
   const tally = state.tally(batch, current);
   const sum = (...kinds: Disposition[]) => kinds.reduce((total, kind) => total + (tally.get(kind) ?? 0), 0);
   const files = resultFiles(state, batch, current, tally);
@@ -68,7 +72,7 @@ export function batchObject(state: FakeState, batch: FakeBatch, current: Snapsho
         : null,
     input_file_id: batch.inputFileId,
     completion_window: batch.completionWindow,
-    status: current.phase,
+    status: statusName(current.phase),
     output_file_id: files.has('output') ? resultFileId(batch, 'output') : null,
     error_file_id: files.has('error') ? resultFileId(batch, 'error') : null,
     created_at: created,
@@ -137,7 +141,7 @@ function resultLine(batch: FakeBatch, index: number, disposition: Disposition): 
   }
 }
 
-function chatCompletion(batch: FakeBatch, customId: string, params: Record<string, unknown>, lineId: string) {
+export function chatCompletion(batch: FakeBatch, customId: string, params: Record<string, unknown>, lineId: string) {
   const reply = fakeReply(customId, params);
   return {
     id: `chatcmpl-${lineId}`,

@@ -6,9 +6,22 @@ export interface FakeReply {
   outputTokens: number;
 }
 
+/** Characters appended to every reply text (0 by default): large result files for benchmarks (bench/ingest.ts). */
+let replyPaddingChars = 0;
+const PADDING_SENTENCE = 'The quick brown fox jumps over the lazy dog while the batch keeps its results in PostgreSQL. ';
+
+/** Sets the padding of every later reply in this process; 0 turns it off. */
+export function setReplyPadding(chars: number): void {
+  if (!Number.isInteger(chars) || chars < 0) throw new Error('reply padding must be a non-negative integer');
+  replyPaddingChars = chars;
+}
+
 export function fakeReply(customId: string, params: Record<string, unknown>): FakeReply {
-  const text = `Fake reply to ${customId}.`;
-  const promptChars = textLength([params.system, params.messages, params.input, params.prompt]);
+  const base = `Fake reply to ${customId}.`;
+  const text = replyPaddingChars > 0
+    ? `${base} ${PADDING_SENTENCE.repeat(Math.ceil(replyPaddingChars / PADDING_SENTENCE.length)).slice(0, replyPaddingChars)}`
+    : base;
+  const promptChars = textLength([params.system, params.messages, params.input, params.prompt, params.systemInstruction, params.contents]);
   // ~4 characters per token, like the providers' rule of thumb; never 0 so usage sums are visible.
   return { text, inputTokens: Math.max(1, Math.ceil(promptChars / 4)), outputTokens: Math.ceil(text.length / 4) };
 }

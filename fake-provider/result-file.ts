@@ -8,11 +8,11 @@ export function resultOrder(batchId: string, count: number, shuffle: boolean): I
 }
 
 /**
- * A line cut off mid-object, the way a truncated write looks. It keeps the `"custom_id":"..."` prefix so a
- * reader can still tell which request it belonged to.
+ * A line cut off mid-object, the way a truncated write looks. It keeps the `"custom_id":"..."` prefix (Gemini:
+ * `"key":"..."`) so a reader can still tell which request it belonged to.
  */
-export function brokenLine(validJsonLine: string, customId: string): string {
-  const marker = `"custom_id":${JSON.stringify(customId)}`;
+export function brokenLine(validJsonLine: string, customId: string, idField = 'custom_id'): string {
+  const marker = `"${idField}":${JSON.stringify(customId)}`;
   const keepUntil = validJsonLine.indexOf(marker) + marker.length;
   // Dropping at least the closing brace guarantees the JSON is invalid.
   return validJsonLine.slice(0, Math.min(keepUntil + 24, validJsonLine.length - 1));

@@ -1,7 +1,8 @@
 /** Route table types and matching: handlers return a Reply, the server decides how (or whether) to send it. */
 import type { IncomingMessage } from 'node:http';
 
-export type RouteProvider = 'openai' | 'anthropic' | 'control';
+/** The wire family a route speaks (error shape, auth header); OpenAI-compatible variants speak 'openai'. */
+export type RouteProvider = 'openai' | 'anthropic' | 'gemini' | 'xai' | 'control';
 
 export type Reply =
   | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> }

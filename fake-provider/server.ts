@@ -5,16 +5,19 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { anthropicErrorBody } from './anthropic-format';
 import { anthropicRoutes } from './anthropic-routes';
 import type { FakeConfig, OutcomeSpec } from './config';
 import { applyBatchControl, controlRoutes, describeBatch, describeState, validateOutcomes, type BatchControl } from './control-routes';
+import { errorReply, faultBody, hasApiKey, unauthorized } from './error-bodies';
 import { FaultInjector, type FaultRatesSpec, type FaultSpec } from './faults';
+import { geminiRoutes } from './gemini-routes';
 import { readBody, sendReply } from './http-io';
-import { openaiErrorBody } from './openai-format';
 import { openaiRoutes } from './openai-routes';
+import { OPENAI_VARIANTS, variantBaseUrl } from './openai-variants';
 import { FakeHttpError, matchRoute, type Reply, type RequestContext, type Route, type RouteProvider } from './router';
+import type { OpenAIVariantName } from './config';
 import { FakeState, type BatchCounters, type CreatedBatchInfo } from './state';
+import { xaiRoutes } from './xai-routes';
 
 export interface FakeProviderOptions {
   /** Default 0 (any free port). */
@@ -33,6 +36,12 @@ export interface FakeProvider {
   openaiBaseUrl: string;
   /** For `new Anthropic({ baseURL })`: the bare url. */
   anthropicBaseUrl: string;
+  /** For `new GoogleGenAI({ httpOptions: { baseUrl } })`: the bare url (paths carry /v1beta, /upload, /download). */
+  geminiBaseUrl: string;
+  /** xAI's REST API, served under /xai: url + '/xai/v1'. */
+  xaiBaseUrl: string;
+  /** An OpenAI-compatible variant's baseURL (its own path prefix, status spelling and auth; openai-variants.ts). */
+  compatibleBaseUrl(variant: OpenAIVariantName): string;
   configure(partial: Partial<FakeConfig>): void;
   /** Merges into the outcome table (replace: start from an empty table). Outcomes are captured at batch creation. */
   setOutcomes(outcomes: Record<string, OutcomeSpec>, options?: { replace?: boolean }): void;
@@ -59,7 +68,14 @@ export interface FakeProvider {
 export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const state = new FakeState(options.processingMs ?? 300);
   const faults = new FaultInjector(options.seed ?? 1);
-  const routes = [...openaiRoutes(state), ...anthropicRoutes(state), ...controlRoutes(state, faults)];
+  const routes = [
+    ...openaiRoutes(state),
+    ...OPENAI_VARIANTS.flatMap((variant) => openaiRoutes(state, variant)),
+    ...anthropicRoutes(state),
+    ...geminiRoutes(state),
+    ...xaiRoutes(state),
+    ...controlRoutes(state, faults),
+  ];
   const server = createServer((req, res) => {
     handle(req, res, routes, state, faults).catch((err: unknown) => {
       // Last resort: a bug in a handler must not take the server down.
@@ -82,6 +98,9 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     url,
     openaiBaseUrl: `${url}/v1`,
     anthropicBaseUrl: url,
+    geminiBaseUrl: url,
+    xaiBaseUrl: `${url}/xai/v1`,
+    compatibleBaseUrl: (variant) => variantBaseUrl(url, variant),
     configure: (partial) => state.configure(partial),
     setOutcomes: (outcomes, opts) => state.setOutcomes(validateOutcomes(outcomes), opts?.replace ?? false),
     injectFault: (spec) => faults.inject(spec),
@@ -141,7 +160,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
     await sendReply(res, faultReply(route.provider, fault, kind));
     return;
   }
-  if (route.provider !== 'control' && !hasApiKey(req, route.provider)) {
+  if (route.provider !== 'control' && !hasApiKey(req, url, route.provider)) {
     await sendReply(res, unauthorized(route.provider));
     return;
   }
@@ -180,39 +199,6 @@ function requestContext(req: IncomingMessage, url: URL, params: Record<string, s
   };
 }
 
-function hasApiKey(req: IncomingMessage, provider: RouteProvider): boolean {
-  const bearer = /^Bearer\s+\S+/i.test(req.headers.authorization ?? '');
-  if (provider === 'openai') return bearer;
-  return bearer || (typeof req.headers['x-api-key'] === 'string' && req.headers['x-api-key'].trim() !== '');
-}
-
-function unauthorized(provider: RouteProvider): Reply {
-  return provider === 'anthropic'
-    ? { kind: 'json', status: 401, body: anthropicErrorBody('authentication_error', 'x-api-key header is required') }
-    : { kind: 'json', status: 401, body: openaiErrorBody("You didn't provide an API key.", 'invalid_request_error') };
-}
-
-function errorReply(provider: RouteProvider, err: unknown): Reply {
-  const error = err instanceof FakeHttpError ? err : new FakeHttpError(500, 'api_error', `Internal error in fake provider: ${String(err)}`);
-  const body =
-    provider === 'anthropic'
-      ? anthropicErrorBody(error.type, error.message)
-      : provider === 'openai'
-        ? openaiErrorBody(error.message, error.type, error.code)
-        : { error: { type: error.type, message: error.message } };
-  return { kind: 'json', status: error.status, body };
-}
-
-const ANTHROPIC_ERROR_TYPES: Readonly<Record<number, string>> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  403: 'permission_error',
-  404: 'not_found_error',
-  413: 'request_too_large',
-  429: 'rate_limit_error',
-  529: 'overloaded_error',
-};
-
 function faultReply(provider: RouteProvider, fault: FaultSpec, kind: 'http_error' | 'html'): Reply {
   const headers: Record<string, string> = {};
   if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
@@ -224,16 +210,13 @@ function faultReply(provider: RouteProvider, fault: FaultSpec, kind: 'http_error
     return { kind: 'raw', status, data: page, contentType: 'text/html', headers };
   }
   const status = fault.status ?? 503;
-  const message = `Simulated ${status} from the fake provider.`;
-  const body =
-    fault.body ??
-    (provider === 'anthropic'
-      ? anthropicErrorBody(ANTHROPIC_ERROR_TYPES[status] ?? 'api_error', message)
-      : openaiErrorBody(message, status === 429 ? 'requests' : status >= 500 ? 'server_error' : 'invalid_request_error', status === 429 ? 'rate_limit_exceeded' : null));
-  return { kind: 'json', status, body, headers };
+  return { kind: 'json', status, body: fault.body ?? faultBody(provider, status), headers };
 }
 
+/** Error shape for a path no route matched. */
 function providerOfPath(pathname: string): RouteProvider {
   if (pathname.startsWith('/v1/messages')) return 'anthropic';
-  return pathname.startsWith('/v1/') ? 'openai' : 'control';
+  if (/^\/(upload\/|download\/)?v1beta\//.test(pathname)) return 'gemini';
+  if (pathname.startsWith('/xai/')) return 'xai';
+  return pathname.startsWith('/_control/') ? 'control' : 'openai';
 }

@@ -87,6 +87,16 @@ export interface NewBatch {
 
 export type BatchPatch = BatchTiming & { failed?: boolean };
 
+/** Batch id prefixes as each provider spells them (Gemini ids are resource names); others use 'batch_'. */
+const ID_PREFIXES: Partial<Record<ProviderName, string>> = { anthropic: 'msgbatch_', gemini: 'batches/' };
+
+/** Metadata of a provider that only names batches (Gemini, xAI): the name, and the batchkeeper id it carries. */
+export function nameMetadata(name: string | undefined): Record<string, string> | null {
+  if (name === undefined) return null;
+  const tagged = /^batchkeeper-(.+)$/.exec(name)?.[1];
+  return { name, ...(tagged !== undefined ? { batchkeeper_batch_id: tagged } : {}) };
+}
+
 interface StoredOutcome {
   outcome: RequestOutcome;
   remaining: number | null;
@@ -128,7 +138,7 @@ export class FakeState {
   createBatch(input: NewBatch): FakeBatch | 'rejected' {
     const rule = this.takeRule(input);
     if (rule?.outcome === 'rejected') return 'rejected';
-    const id = `${input.provider === 'openai' ? 'batch_' : 'msgbatch_'}${randomBytes(12).toString('hex')}`;
+    const id = `${ID_PREFIXES[input.provider] ?? 'batch_'}${randomBytes(12).toString('hex')}`;
     const batch: FakeBatch = {
       id,
       provider: input.provider,
@@ -139,6 +149,7 @@ export class FakeState {
         createdAt: Date.now(),
         processingMs: rule?.processingMs ?? this.config.processingMs,
         expireAfterMs: rule?.expireAfterMs !== undefined ? rule.expireAfterMs : this.config.expireAfterMs,
+        failAfterMs: rule?.failAfterMs ?? null,
         cancelDelayMs: rule?.cancelDelayMs ?? this.config.cancelDelayMs,
         cancelRequestedAt: null,
         failed: rule?.outcome === 'failed' || (input.validationErrors?.length ?? 0) > 0,
@@ -187,6 +198,7 @@ export class FakeState {
     const timeline = batch.timeline;
     if (patch.processingMs !== undefined) timeline.processingMs = patch.processingMs;
     if (patch.expireAfterMs !== undefined) timeline.expireAfterMs = patch.expireAfterMs;
+    if (patch.failAfterMs !== undefined) timeline.failAfterMs = patch.failAfterMs;
     if (patch.cancelDelayMs !== undefined) timeline.cancelDelayMs = patch.cancelDelayMs;
     if (patch.failed !== undefined) timeline.failed = patch.failed;
     return true;
@@ -209,8 +221,8 @@ export class FakeState {
   }
 
   disposition(batch: FakeBatch, current: Snapshot, index: number): Disposition {
-    if (current.phase === 'failed') return 'batch_failed';
     if (index < current.processed) return batch.outcomes[index] ?? 'succeeded';
+    if (current.phase === 'failed') return 'batch_failed';
     if (current.phase === 'cancelled') return 'canceled';
     if (current.phase === 'expired') return 'batch_expired';
     return 'pending';

@@ -8,6 +8,8 @@ export interface Timeline {
   createdAt: number;
   processingMs: number;
   expireAfterMs: number | null;
+  /** Fails mid-processing (processed requests keep their outcomes); `failed` below fails at validation. */
+  failAfterMs: number | null;
   cancelDelayMs: number;
   cancelRequestedAt: number | null;
   failed: boolean;
@@ -54,14 +56,16 @@ export function snapshot(t: Timeline, now: number): Snapshot {
       : { ...base, phase: 'cancelling', terminal: false };
   }
   const expireAt = t.expireAfterMs === null ? Infinity : t.createdAt + t.expireAfterMs;
-  if (expireAt < completeAt && now >= expireAt) {
+  const failAt = t.failAfterMs === null ? Infinity : t.createdAt + t.failAfterMs;
+  const endAt = Math.min(expireAt, failAt);
+  if (endAt < completeAt && now >= endAt) {
     return {
-      phase: 'expired',
+      phase: failAt <= expireAt ? 'failed' : 'expired',
       terminal: true,
-      processed: processedAt(t, expireAt),
-      terminalAt: expireAt,
-      ...optional('inProgressAt', reached(validatedAt, expireAt)),
-      ...optional('finalizingAt', reached(processedAllAt, expireAt)),
+      processed: processedAt(t, endAt),
+      terminalAt: endAt,
+      ...optional('inProgressAt', reached(validatedAt, endAt)),
+      ...optional('finalizingAt', reached(processedAllAt, endAt)),
     };
   }
   const timestamps = {

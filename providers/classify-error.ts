@@ -83,10 +83,17 @@ export function badResponse(ctx: CallContext, what: string): ProviderError {
   });
 }
 
-/** The SDKs hand back a string when a 2xx body is not JSON; insist on an object with an id. */
-export function requireObjectWithId(value: unknown, ctx: CallContext, what: string): JsonRecord & { id: string } {
+/** The SDKs hand back a string when a 2xx body is not JSON (a proxy's HTML page); insist on an object. */
+export function requireRecord(value: unknown, ctx: CallContext, what: string): JsonRecord {
   const record = asRecord(value);
-  if (!record || typeof record.id !== 'string') throw badResponse(ctx, `expected ${what}`);
+  if (!record) throw badResponse(ctx, `expected ${what}`);
+  return record;
+}
+
+/** An object with a string id, as OpenAI and Anthropic return. */
+export function requireObjectWithId(value: unknown, ctx: CallContext, what: string): JsonRecord & { id: string } {
+  const record = requireRecord(value, ctx, what);
+  if (typeof record.id !== 'string') throw badResponse(ctx, `expected ${what}`);
   return record as JsonRecord & { id: string };
 }
 
@@ -114,9 +121,33 @@ interface HttpError {
   error: unknown;
 }
 
+/**
+ * A non-2xx response seen by an adapter whose SDK keeps no headers on its errors (Gemini, through its fetch hook):
+ * status, headers and the parsed JSON body (undefined when the body is not JSON), classified like the SDKs' errors.
+ */
+export class HttpStatusError extends Error implements HttpError {
+  override readonly name = 'HttpStatusError';
+  constructor(
+    readonly status: number,
+    readonly headers: Headers,
+    readonly error: unknown,
+  ) {
+    super(`HTTP ${status}`);
+  }
+
+  /** Reads (and so releases) the body; only JSON bodies are kept, an HTML page is never echoed. */
+  static async from(response: Response): Promise<HttpStatusError> {
+    if (/json/i.test(response.headers.get('content-type') ?? '')) {
+      return new HttpStatusError(response.status, response.headers, await response.json().catch(() => undefined));
+    }
+    await response.body?.cancel().catch(() => undefined);
+    return new HttpStatusError(response.status, response.headers, undefined);
+  }
+}
+
 function isHttpError(err: unknown): err is HttpError {
   return (
-    (err instanceof OpenAISdk.APIError || err instanceof AnthropicSdk.APIError) &&
+    (err instanceof OpenAISdk.APIError || err instanceof AnthropicSdk.APIError || err instanceof HttpStatusError) &&
     typeof err.status === 'number' &&
     err.status > 0
   );
@@ -130,7 +161,8 @@ function fromHttpError(err: HttpError, ctx: CallContext): ProviderError {
   const body = asRecord(err.error);
   const inner = asRecord(body?.error) ?? body;
   const providerCode = str(inner?.code) ?? str(asRecord(inner?.details)?.error_code);
-  const providerMessage = str(inner?.message);
+  // xAI puts the message in a string `error` next to a string `code` (the openai SDK hands over that string).
+  const providerMessage = str(inner?.message) ?? str(body?.error) ?? str(err.error);
 
   const quota = status === 429 && providerCode !== undefined && QUOTA_CODES.has(providerCode);
   const statusRetryable = !NON_RETRYABLE_HTTP_STATUSES.includes(status);
@@ -144,7 +176,7 @@ function fromHttpError(err: HttpError, ctx: CallContext): ProviderError {
   if (isJson && providerMessage) message += ` - ${scrub(providerMessage, ctx)}`;
   if (!isJson) message += ` (non-JSON body${contentType ? `, ${contentType.split(';')[0]}` : ''})`;
 
-  const retryAfterMs = headers ? parseRetryAfter(headers) : undefined;
+  const retryAfterMs = (headers ? parseRetryAfter(headers) : undefined) ?? googleRetryDelay(inner);
   return new ProviderError(message, {
     provider: ctx.provider,
     code,
@@ -164,6 +196,16 @@ export function parseRetryAfter(headers: { get(name: string): string | null }, n
   if (raw.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Google APIs send their retry hint in the body: `error.details[{@type: ...RetryInfo, retryDelay: "7s"}]`. */
+function googleRetryDelay(error: JsonRecord | undefined): number | undefined {
+  const details = Array.isArray(error?.details) ? error.details : [];
+  for (const detail of details) {
+    const delay = /^(\d+(?:\.\d+)?)s$/.exec(str(asRecord(detail)?.retryDelay) ?? '');
+    if (delay) return Math.round(Number(delay[1]) * 1000);
+  }
+  return undefined;
 }
 
 /** Returns a short name for the network failure behind err, or undefined when it is not one. */

@@ -1,6 +1,7 @@
 /**
  * OpenAI Batch API adapter: JSONL upload (Files, purpose=batch) + POST /batches, polling, output/error file
- * streaming. Built on the official SDK; every call is classified into a ProviderError.
+ * streaming. Built on the official SDK; every call is classified into a ProviderError. OpenAI-compatible batch APIs
+ * reuse it with their own name, client and status vocabulary (openai-compatible.ts).
  */
 import OpenAI, { toFile } from 'openai';
 import type { BatchCreateParams } from 'openai/resources/batches';
@@ -8,7 +9,7 @@ import { callProvider, classifyStream, badResponse, requireObjectWithId, type Ca
 import { sdkOptions, type ClientOptions } from './client-options';
 import { cancelOrReport, hasReadableResults, isJsonResponse, resultsBody } from './lifecycle';
 import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
-import { checkedRequests } from './requests';
+import { checkedRequests, jsonlChunks } from './requests';
 import { parseResultLines } from './result-lines';
 import type {
   BatchProvider,
@@ -32,7 +33,15 @@ export interface OpenAIProviderOptions extends ClientOptions {
 /** Metadata key that ties a provider batch to batchkeeper's batch id (the basis of findExisting). */
 export const BATCH_ID_METADATA_KEY = 'batchkeeper_batch_id';
 
-const STATUS_TABLE: Readonly<Record<string, ProviderBatchStatus>> = {
+/** What an OpenAI-shaped provider changes: registry name, SDK client (base URL, auth, query) and status names. */
+export interface OpenAIShape {
+  name: string;
+  client: OpenAI;
+  /** Lower-case provider status → normalised status; anything else counts as still running. */
+  statusTable: Readonly<Record<string, ProviderBatchStatus>>;
+}
+
+export const OPENAI_STATUS_TABLE: Readonly<Record<string, ProviderBatchStatus>> = {
   validating: 'in_progress',
   in_progress: 'in_progress',
   finalizing: 'in_progress',
@@ -45,18 +54,20 @@ const STATUS_TABLE: Readonly<Record<string, ProviderBatchStatus>> = {
 };
 
 const LIST_PAGE_SIZE = 100;
-const UPLOAD_CHUNK_CHARS = 1 << 16;
 
 export class OpenAIBatchProvider implements BatchProvider {
-  readonly name = 'openai';
+  readonly name: string;
   private readonly client: OpenAI;
+  private readonly statusTable: OpenAIShape['statusTable'];
   private readonly endpoint: string;
   private readonly completionWindow: string;
   private readonly scanLimit: number;
   private readonly secrets: readonly string[];
 
-  constructor(options: OpenAIProviderOptions) {
-    this.client = new OpenAI(sdkOptions(options));
+  constructor(options: OpenAIProviderOptions, shape: Partial<OpenAIShape> = {}) {
+    this.name = shape.name ?? 'openai';
+    this.client = shape.client ?? new OpenAI(sdkOptions(options));
+    this.statusTable = shape.statusTable ?? OPENAI_STATUS_TABLE;
     this.endpoint = options.endpoint ?? '/v1/chat/completions';
     this.completionWindow = options.completionWindow ?? '24h';
     this.scanLimit = options.findExistingScanLimit ?? 500;
@@ -66,7 +77,8 @@ export class OpenAIBatchProvider implements BatchProvider {
   async submit({ batchId, model, requests }: SubmitInput): Promise<SubmitResult> {
     const ctx = this.context('submit', batchId);
     // Built before any HTTP call, so invalid input fails without leaving an orphan upload behind.
-    const file = await toFile(this.inputJsonl(model, requests), `batchkeeper-${batchId}.jsonl`, { type: 'application/jsonl' });
+    const jsonl = batchInputJsonl(this.name, this.endpoint, model, requests);
+    const file = await toFile(jsonl, `batchkeeper-${batchId}.jsonl`, { type: 'application/jsonl' });
     // A retried upload only leaves an unused file behind, so the SDK may retry it.
     const uploaded = requireObjectWithId(
       await callProvider(ctx, () => this.client.files.create({ file, purpose: 'batch' })),
@@ -109,13 +121,13 @@ export class OpenAIBatchProvider implements BatchProvider {
   }
 
   async getStatus(providerBatchId: string): Promise<ProviderStatusReport> {
-    return toReport(await this.retrieve(this.context('getStatus', providerBatchId), providerBatchId));
+    return this.toReport(await this.retrieve(this.context('getStatus', providerBatchId), providerBatchId));
   }
 
   async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine> {
     const ctx = this.context('streamResults', providerBatchId);
     const batch = await this.retrieve(ctx, providerBatchId);
-    if (!hasReadableResults(toReport(batch), ctx)) return;
+    if (!hasReadableResults(this.toReport(batch), ctx)) return;
     // Output file first (successes), then the error file (failed, expired and cancelled requests).
     for (const fileId of [str(batch.output_file_id), str(batch.error_file_id)]) {
       if (fileId === undefined) continue;
@@ -129,7 +141,7 @@ export class OpenAIBatchProvider implements BatchProvider {
     const ctx = this.context('cancel', providerBatchId);
     return cancelOrReport(
       async () =>
-        toReport(requireObjectWithId(await callProvider(ctx, () => this.client.batches.cancel(providerBatchId)), ctx, 'a batch object')),
+        this.toReport(requireObjectWithId(await callProvider(ctx, () => this.client.batches.cancel(providerBatchId)), ctx, 'a batch object')),
       () => this.getStatus(providerBatchId),
     );
   }
@@ -140,23 +152,11 @@ export class OpenAIBatchProvider implements BatchProvider {
 
   private submitResult(batch: unknown, ctx: CallContext): SubmitResult {
     const record = requireObjectWithId(batch, ctx, 'a batch object');
-    return { providerBatchId: record.id, report: toReport(record) };
+    return { providerBatchId: record.id, report: this.toReport(record) };
   }
 
-  /** JSONL input lines, joined into ~64 KB string chunks so the upload is not assembled from 50,000 tiny parts. */
-  private async *inputJsonl(
-    model: string,
-    requests: AsyncIterable<ProviderRequest> | Iterable<ProviderRequest>,
-  ): AsyncGenerator<string> {
-    let chunk = '';
-    for await (const { customId, params } of checkedRequests(this.name, requests)) {
-      chunk += `${JSON.stringify({ custom_id: customId, method: 'POST', url: this.endpoint, body: { ...params, model } })}\n`;
-      if (chunk.length >= UPLOAD_CHUNK_CHARS) {
-        yield chunk;
-        chunk = '';
-      }
-    }
-    if (chunk) yield chunk;
+  private toReport(batch: JsonRecord): ProviderStatusReport {
+    return toReport(batch, this.statusTable);
   }
 
   private context(operation: string, target: string): CallContext {
@@ -164,9 +164,27 @@ export class OpenAIBatchProvider implements BatchProvider {
   }
 }
 
-function toReport(batch: JsonRecord): ProviderStatusReport {
+/**
+ * The OpenAI batch input file, in upload-sized chunks: one `{custom_id, method, url, body}` line per request, the
+ * model in every body. xAI takes the same lines.
+ */
+export function batchInputJsonl(
+  provider: string,
+  endpoint: string,
+  model: string,
+  requests: AsyncIterable<ProviderRequest> | Iterable<ProviderRequest>,
+): AsyncGenerator<string> {
+  async function* lines(): AsyncGenerator<string> {
+    for await (const { customId, params } of checkedRequests(provider, requests)) {
+      yield JSON.stringify({ custom_id: customId, method: 'POST', url: endpoint, body: { ...params, model } });
+    }
+  }
+  return jsonlChunks(lines());
+}
+
+function toReport(batch: JsonRecord, statusTable: OpenAIShape['statusTable']): ProviderStatusReport {
   const rawStatus = str(batch.status) ?? 'unknown';
-  const status = normaliseStatus(rawStatus, STATUS_TABLE);
+  const status = normaliseStatus(rawStatus, statusTable);
   const requestCounts = asRecord(batch.request_counts);
   const total = count(requestCounts?.total);
   const succeeded = count(requestCounts?.completed);
@@ -196,7 +214,7 @@ function batchFailure(batch: JsonRecord): { code: string; message: string } {
   const first = Array.isArray(errors) ? asRecord(errors[0]) : undefined;
   return {
     code: str(first?.code) ?? 'batch_failed',
-    message: str(first?.message) ?? 'OpenAI reported the batch as failed without details',
+    message: str(first?.message) ?? `the provider reported the batch as ${str(batch.status) ?? 'failed'} without details`,
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Walks the requests of a batch exactly once, rejecting what the provider would reject anyway (duplicate or
  * invalid custom ids, an empty batch) before anything is uploaded. Results are joined by custom id, so a
- * duplicate would make two requests indistinguishable.
+ * duplicate would make two requests indistinguishable. Also groups JSONL lines into upload-sized chunks.
  */
 import { ProviderError } from './errors';
 import type { ProviderRequest } from './types';
@@ -26,4 +26,19 @@ export async function* checkedRequests(
 
 function invalid(provider: string, code: string, detail: string): ProviderError {
   return new ProviderError(`${provider} submit: ${detail}`, { provider, code, retryable: false });
+}
+
+const JSONL_CHUNK_CHARS = 1 << 16;
+
+/** JSONL text joined into ~64 KB chunks, so an upload is not assembled from 50,000 tiny parts. */
+export async function* jsonlChunks(lines: AsyncIterable<string>): AsyncGenerator<string> {
+  let chunk = '';
+  for await (const line of lines) {
+    chunk += `${line}\n`;
+    if (chunk.length >= JSONL_CHUNK_CHARS) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk) yield chunk;
 }

@@ -15,7 +15,7 @@ import { createPool } from '../../db/pool';
 import { Client as PgClient } from 'pg';
 import { databaseUrlWithName, dropDatabase, quoteIdent } from '../../dev/postgres';
 import { startFakeProvider, type FakeProvider } from '../../fake-provider/server';
-import { createProviders } from '../../providers/registry';
+import { createProviders, type ProvidersConfig } from '../../providers/registry';
 import { bundleWorkflows, createBatchkeeperWorker } from '../../worker/create-worker';
 
 export const TEST_API_KEY = 'sk-test-batchkeeper-secret-key';
@@ -77,6 +77,8 @@ export interface TestEnvironmentOptions {
   prices?: PriceTable;
   startWorker?: boolean;
   fakeProcessingMs?: number;
+  /** More providers (Gemini, xAI, OpenAI-compatible...) beside openai and anthropic, pointed at this fake. */
+  extraProviders?: (fake: FakeProvider) => ProvidersConfig;
 }
 
 export async function createTestEnvironment(options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {
@@ -99,6 +101,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions = {}
   const providers = createProviders({
     openai: { apiKey: TEST_API_KEY, baseURL: fake.openaiBaseUrl, maxRetries: 0 },
     anthropic: { apiKey: TEST_API_KEY, baseURL: fake.anthropicBaseUrl, maxRetries: 0 },
+    ...options.extraProviders?.(fake),
   });
   const client = new BatchkeeperClient({ client: temporal, pool, taskQueue });
 

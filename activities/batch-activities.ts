@@ -17,6 +17,7 @@ import { appendEvent } from '../db/events-store';
 import { inTransaction } from '../db/pool';
 import type { BatchProvider, ProviderResultLine, ProviderStatusReport } from '../providers/types';
 import type { ActivityDeps } from './deps';
+import { registered } from './handlers';
 import { permanentFailure } from './failures';
 import { resolveRetry } from './retry-config';
 import { trackStep } from './step-tracking';
@@ -235,7 +236,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           const outcome = batch.status as BatchOutcome;
           if (batch.handlerDispatchedAt) return { dispatched: false, outcome, attempt };
           if (batch.handlerName) {
-            const handler = deps.handlers[batch.handlerName];
+            const handler = registered(deps.handlers, batch.handlerName);
             if (!handler) {
               throw permanentFailure('UnknownHandler', `no completion handler named '${batch.handlerName}' is registered on this worker`);
             }

@@ -5,6 +5,7 @@ import { getJob, setJobStatus } from '../db/jobs-store';
 import { inTransaction } from '../db/pool';
 import { getStepAttempt, startNewRound } from '../db/steps-store';
 import type { ActivityDeps } from './deps';
+import { registered } from './handlers';
 import { permanentFailure } from './failures';
 
 /** Activities the workflows call to park a failed step in PostgreSQL and to carry out an operator's decision. */
@@ -74,7 +75,7 @@ export function createDeadLetterActivities(deps: ActivityDeps) {
             ended_at: { raw: 'COALESCE(b.ended_at, now())' },
           }, {}, ['ended', 'canceled', 'expired']); // a discard is the final word, even after the provider ended
           if (batch.handlerDispatchedAt) return;
-          const handler = batch.handlerName ? deps.handlers[batch.handlerName] : undefined;
+          const handler = batch.handlerName ? registered(deps.handlers, batch.handlerName) : undefined;
           const fresh = await getBatchForUpdate(db, batch.id);
           if (handler?.onFailure && fresh) await handler.onFailure({ batch: fresh, deadLetter: letter, db });
           await markHandlerDispatched(db, batch.id, 'discarded');
@@ -84,7 +85,7 @@ export function createDeadLetterActivities(deps: ActivityDeps) {
       const job = await getJob(pool, input.subjectId);
       if (!job) throw permanentFailure('UnknownJob', `job ${input.subjectId} does not exist`);
       if (job.status === 'discarded') return;
-      await deps.jobExecutors?.[job.jobType]?.onFailure?.(job, letter);
+      await registered(deps.jobExecutors, job.jobType)?.onFailure?.(job, letter);
       await setJobStatus(pool, job.id, 'discarded', { failureCode: letter.errorClass, failureMessage: letter.errorMessage });
     },
   };

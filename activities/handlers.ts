@@ -51,3 +51,11 @@ export interface JobExecutor {
 }
 
 export type JobExecutorRegistry = Record<string, JobExecutor>;
+
+/**
+ * The entry registered under `name`, own properties only: a stored handler name or job type such as `constructor`
+ * or `toString` must be "not registered", not a method inherited from Object.prototype.
+ */
+export function registered<T>(registry: Record<string, T> | undefined, name: string): T | undefined {
+  return registry && Object.prototype.hasOwnProperty.call(registry, name) ? registry[name] : undefined;
+}

@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { JobStep, RetrySettings } from '../common/types';
 import { getJob, setJobStatus } from '../db/jobs-store';
 import type { ActivityDeps } from './deps';
+import { registered } from './handlers';
 import { permanentFailure } from './failures';
 import { resolveRetry } from './retry-config';
 import { trackStep } from './step-tracking';
@@ -42,7 +43,7 @@ export function createJobActivities(deps: ActivityDeps) {
       return trackStep(pool, { kind: 'job', id: input.jobId }, 'execute', async (attempt) => {
         const job = await requireJob(input.jobId);
         if (job.status === 'succeeded') return { attempt };
-        const executor = deps.jobExecutors?.[job.jobType];
+        const executor = registered(deps.jobExecutors, job.jobType);
         if (!executor) throw permanentFailure('UnknownJobType', `no executor for job type '${job.jobType}' is registered on this worker`);
         await setJobStatus(pool, job.id, 'running');
         const context = Context.current();

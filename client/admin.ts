@@ -7,7 +7,7 @@ import {
   getDeadLetter, listDeadLetters, type DeadLetterFilter, type DeadLetterRecord,
 } from '../db/dead-letters-store';
 import { listFailedWork, type FailedWorkFilter, type FailedWorkRecord } from '../db/failed-work-store';
-import { NotApplicableError, NotFoundError } from './errors';
+import { NotApplicableError, NotFoundError, ValidationError } from './errors';
 import { withWorkflowErrors } from './temporal-errors';
 import { validateRetrySettings } from './validate-batch';
 import { buildVisibilityQuery, type WorkflowFilter } from './visibility-query';
@@ -49,6 +49,7 @@ export class BatchkeeperAdmin {
 
   /** Lists batches and jobs through Temporal visibility, newest first. */
   async listWorkflows(filter: WorkflowFilter = {}, limit = 100): Promise<WorkflowSummary[]> {
+    checkLimit(limit);
     const query = buildVisibilityQuery(filter);
     const found: WorkflowSummary[] = [];
     for await (const info of this.temporal.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
@@ -67,12 +68,14 @@ export class BatchkeeperAdmin {
     };
   }
 
-  listDeadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
+  async listDeadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
+    checkLimit(filter.limit);
     return listDeadLetters(this.pool, filter);
   }
 
   /** The oldest open dead letter, left in place. */
   async peekDeadLetter(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord | null> {
+    checkLimit(filter.limit);
     return (await listDeadLetters(this.pool, { ...filter, limit: 1 }))[0] ?? null;
   }
 
@@ -111,7 +114,8 @@ export class BatchkeeperAdmin {
     return this.bulk(filter, (id) => this.resolve(id, 'discard', decision));
   }
 
-  listFailedWork(filter: FailedWorkFilter = {}): Promise<FailedWorkRecord[]> {
+  async listFailedWork(filter: FailedWorkFilter = {}): Promise<FailedWorkRecord[]> {
+    checkLimit(filter.limit);
     return listFailedWork(this.pool, filter);
   }
 
@@ -195,6 +199,11 @@ export class BatchkeeperAdmin {
     await Promise.all(workers);
     return result;
   }
+}
+
+/** A row limit must be a whole number; NaN or text would otherwise reach Temporal or SQL. */
+function checkLimit(limit: unknown): void {
+  if (limit !== undefined && (!Number.isInteger(limit) || (limit as number) < 1)) throw new ValidationError('limit', 'must be a whole number of at least 1');
 }
 
 function toSummary(info: WorkflowExecutionInfo): WorkflowSummary {

@@ -132,7 +132,11 @@ export class BatchkeeperClient {
   }
 
   async getTimeline(kind: 'batch' | 'job', id: string): Promise<EventRecord[]> {
-    return listEvents(this.pool, kind, requireUuid(kind, id));
+    if (kind !== 'batch' && kind !== 'job') throw new ValidationError('kind', "must be 'batch' or 'job'");
+    const events = await listEvents(this.pool, kind, requireUuid(kind, id));
+    // Every stored batch and job has a `created` event: no events means no such batch or job.
+    if (events.length === 0) throw new NotFoundError(kind, id);
+    return events;
   }
 
   /** Pages through a batch's per-request results in submission order. Pass `next` back as `after`. */
@@ -140,6 +144,7 @@ export class BatchkeeperClient {
     batchId: string,
     page: { after?: number; limit?: number; status?: RequestStatus } = {},
   ): Promise<{ items: RequestRecord[]; next?: number }> {
+    checkPage(page);
     const { batch } = await this.getBatch(batchId);
     const limit = Math.min(Math.max(page.limit ?? 100, 1), 1000);
     const items = await listRequests(this.pool, batch.id, { afterPosition: page.after, limit, status: page.status });
@@ -189,7 +194,7 @@ export class BatchkeeperClient {
     if (typeof input?.type !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(input.type)) {
       throw new ValidationError('type', 'must be a job type name of 1-100 characters of [A-Za-z0-9_.:-]');
     }
-    if (input.input !== undefined && Buffer.byteLength(JSON.stringify(input.input) ?? '', 'utf8') > 16 * 1024) {
+    if (input.input !== undefined && jsonBytes(input.input) > 16 * 1024) {
       throw new ValidationError('input', 'must be at most 16 KB of JSON; pass larger inputs by reference (inputRef)');
     }
     if (input.inputRef !== undefined && (typeof input.inputRef !== 'string' || input.inputRef.length > 2000)) {
@@ -255,6 +260,25 @@ export class BatchkeeperClient {
       throw new NotApplicableError(`batch ${batchId}: its workflow is ${description.status.name.toLowerCase()}, not running`);
     }
     return handle;
+  }
+}
+
+const REQUEST_STATUSES: readonly RequestStatus[] = ['pending', 'succeeded', 'errored', 'expired', 'canceled', 'missing'];
+
+/** Wrong types would otherwise reach SQL as NaN or text and come back as a database error. */
+function checkPage(page: { after?: unknown; limit?: unknown; status?: unknown }): void {
+  if (page.limit !== undefined && !Number.isInteger(page.limit)) throw new ValidationError('limit', 'must be a whole number (1-1000)');
+  if (page.after !== undefined && !Number.isInteger(page.after)) throw new ValidationError('after', 'must be a position (a whole number) from a previous page');
+  if (page.status !== undefined && !REQUEST_STATUSES.includes(page.status as RequestStatus)) {
+    throw new ValidationError('status', `must be one of ${REQUEST_STATUSES.join(', ')}`);
+  }
+}
+
+function jsonBytes(value: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+  } catch {
+    throw new ValidationError('input', 'must be JSON (no BigInt values or circular references)');
   }
 }
 

@@ -1,4 +1,4 @@
-import { validateRetrySettings } from '../activities/retry-config';
+import { validateRetrySettings as checkRetrySettings } from '../activities/retry-config';
 import { ValidationError } from './errors';
 import { MAX_LOGICAL_REQUESTS, PROVIDER_LIMITS } from './provider-limits';
 
@@ -32,8 +32,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
 }
 
-function byteLength(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+/** Size of the value as stored (JSON); a value JSON cannot carry (BigInt, a cycle) is rejected naming the field. */
+function byteLength(value: unknown, field: string): number {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    throw new ValidationError(field, 'must be JSON (no BigInt values or circular references)');
+  }
+  return Buffer.byteLength(json ?? '', 'utf8');
 }
 
 /**
@@ -45,7 +52,8 @@ export function validateSubmitBatch(input: unknown, options: { handlers?: readon
   const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts } = input;
 
   if (typeof provider !== 'string') throw new ValidationError('provider', 'must be a string');
-  const limits = PROVIDER_LIMITS[provider];
+  // Own keys only: 'constructor' or '__proto__' must be unknown providers, not Object.prototype members.
+  const limits = Object.prototype.hasOwnProperty.call(PROVIDER_LIMITS, provider) ? PROVIDER_LIMITS[provider] : undefined;
   if (!limits) throw new ValidationError('provider', `unknown provider ${JSON.stringify(provider)}; known: ${Object.keys(PROVIDER_LIMITS).join(', ')}`);
   if (typeof model !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(model)) {
     throw new ValidationError('model', 'must be a non-empty model name of printable characters (at most 200)');
@@ -70,7 +78,7 @@ export function validateSubmitBatch(input: unknown, options: { handlers?: readon
     if ('model' in request.params && request.params.model !== model) {
       throw new ValidationError(`${where}.params.model`, `differs from the batch model ${JSON.stringify(model)}; one model per batch`);
     }
-    const bytes = byteLength(request.params);
+    const bytes = byteLength(request.params, `${where}.params`);
     // A single request must fit in one provider batch; the batch as a whole is split as needed.
     if (bytes > limits.maxBytes) {
       throw new ValidationError(`${where}.params`, `${bytes} bytes exceed ${provider}'s limit of ${limits.maxBytes} bytes per batch`);
@@ -86,7 +94,7 @@ export function validateSubmitBatch(input: unknown, options: { handlers?: readon
   }
   if (metadata !== undefined) {
     if (!isPlainObject(metadata)) throw new ValidationError('metadata', 'must be a plain JSON object');
-    if (byteLength(metadata) > MAX_METADATA_BYTES) throw new ValidationError('metadata', `must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
+    if (byteLength(metadata, 'metadata') > MAX_METADATA_BYTES) throw new ValidationError('metadata', `must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
   }
   if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > 200)) {
     throw new ValidationError('idempotencyKey', 'must be a string of 1-200 characters');
@@ -110,4 +118,14 @@ export function validateSubmitBatch(input: unknown, options: { handlers?: readon
   return input as unknown as SubmitBatchInput;
 }
 
-export { validateRetrySettings };
+/** Retry settings Temporal would refuse, as a ValidationError naming the field (e.g. `retry.maximumAttempts`). */
+export function validateRetrySettings(settings: unknown, where: string): void {
+  if (!isPlainObject(settings)) throw new ValidationError(where, 'must be an object of retry settings');
+  try {
+    checkRetrySettings(settings, where);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    const [, field = where, rest = error.message] = /^(\S+) (.*)$/s.exec(error.message) ?? [];
+    throw new ValidationError(field, rest);
+  }
+}

@@ -45,6 +45,9 @@ export function buildVisibilityQuery(filter: WorkflowFilter = {}): string {
   if (filter.status !== undefined) clauses.push(`BatchkeeperStatus = ${literal('status', filter.status)}`);
   if (filter.provider !== undefined) clauses.push(`BatchkeeperProvider = ${literal('provider', filter.provider)}`);
   if (filter.handler !== undefined) clauses.push(`BatchkeeperHandler = ${literal('handler', filter.handler)}`);
+  if (filter.deadLettered !== undefined && typeof filter.deadLettered !== 'boolean') {
+    throw new ValidationError('deadLettered', 'must be true or false');
+  }
   if (filter.deadLettered !== undefined) clauses.push(`BatchkeeperDeadLettered = ${filter.deadLettered ? 'true' : 'false'}`);
   if (filter.executionStatus !== undefined) {
     if (!EXECUTION_STATUSES.includes(filter.executionStatus)) {

@@ -17,7 +17,8 @@ export interface TemporalSettings {
 export function temporalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
   const config = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   return {
-    connectionOptions: { address: 'localhost:7233', ...config.connectionOptions },
+    // envconfig sets `address: undefined` when nothing names one, which a plain spread would copy over the default.
+    connectionOptions: { ...config.connectionOptions, address: config.connectionOptions.address ?? 'localhost:7233' },
     namespace: config.namespace ?? 'default',
     taskQueue: env.BATCHKEEPER_TASK_QUEUE || DEFAULT_TASK_QUEUE,
   };

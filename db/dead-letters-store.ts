@@ -146,11 +146,17 @@ function whereClause(filter: DeadLetterFilter): { sql: string; params: unknown[]
   return { sql: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', params };
 }
 
+/** 1-10,000 rows, 100 when not a whole number (the client rejects those first). */
+export function rowLimit(limit: unknown): number {
+  return typeof limit === 'number' && Number.isInteger(limit) ? Math.min(Math.max(limit, 1), 10_000) : 100;
+}
+
 /** Oldest first, so `peek` and `next` work the queue in arrival order. */
 export async function listDeadLetters(db: Queryable, filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
   const where = whereClause(filter);
-  const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
-  const { rows } = await db.query(`${SELECT} ${where.sql} ORDER BY d.created_at, d.id LIMIT ${limit}`, where.params);
+  const { rows } = await db.query(`${SELECT} ${where.sql} ORDER BY d.created_at, d.id LIMIT $${where.params.length + 1}`, [
+    ...where.params, rowLimit(filter.limit),
+  ]);
   return rows.map(toRecord);
 }
 

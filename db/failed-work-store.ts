@@ -1,4 +1,5 @@
 import type { SubjectKind } from '../common/types';
+import { rowLimit } from './dead-letters-store';
 import type { Queryable } from './queryable';
 
 /** SQL over the failed_work view: failed and dead-lettered batches and jobs with error, try count and timestamps. */
@@ -29,13 +30,12 @@ export interface FailedWorkFilter {
 }
 
 export async function listFailedWork(db: Queryable, filter: FailedWorkFilter = {}): Promise<FailedWorkRecord[]> {
-  const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
   const { rows } = await db.query(
     `SELECT * FROM failed_work
       WHERE ($1::text IS NULL OR subject_kind = $1) AND (NOT $2 OR dead_lettered)
         AND ($3::text IS NULL OR provider = $3) AND ($4::text IS NULL OR type_or_handler = $4)
-      ORDER BY last_failure_at DESC NULLS LAST LIMIT ${limit}`,
-    [filter.subjectKind ?? null, filter.deadLetteredOnly ?? false, filter.provider ?? null, filter.typeOrHandler ?? null],
+      ORDER BY last_failure_at DESC NULLS LAST LIMIT $5`,
+    [filter.subjectKind ?? null, filter.deadLetteredOnly ?? false, filter.provider ?? null, filter.typeOrHandler ?? null, rowLimit(filter.limit)],
   );
   return rows.map((row) => ({
     subjectKind: row.subject_kind,

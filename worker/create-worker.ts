@@ -25,6 +25,7 @@ export interface BatchkeeperWorkerOptions {
   workflowBundle?: WorkflowBundle;
   maxConcurrentActivityTaskExecutions?: number;
   maxCachedWorkflows?: number;
+  maxConcurrentWorkflowTaskExecutions?: number;
   identity?: string;
   /**
    * Payload codec and failure converter (e.g. `dataConverterFromEnv()` from codec/ for AES-GCM encryption). The
@@ -54,6 +55,7 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
     }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
     maxCachedWorkflows: options.maxCachedWorkflows,
+    maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions,
   });
 }
 

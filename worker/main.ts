@@ -5,12 +5,15 @@
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { dataConverterFromEnv } from '../codec/data-converter';
 import { databaseUrlFromEnv, temporalSettingsFromEnv } from '../config/env';
 import { migrateDatabase } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { createProviders, providersConfigFromEnv } from '../providers/registry';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
+import { validateRetrySettings, type RetryConfig } from '../activities/retry-config';
 import { installSweepSchedule } from '../client/schedules';
+import { priceTableFromEnv } from '../activities/prices';
 import { createBatchkeeperWorker } from './create-worker';
 import { exampleHandlers, exampleJobExecutors } from './example-handlers';
 
@@ -25,11 +28,54 @@ function loadHandlers(): { handlers: BatchHandlerRegistry; jobExecutors: JobExec
   };
 }
 
+/**
+ * BATCHKEEPER_RETRY_DEFAULTS: optional JSON retry defaults for every step, e.g.
+ * `{"maximumAttempts":30,"initialIntervalMs":200,"backoffCoefficient":2,"maximumIntervalMs":5000}` (chaos runs).
+ */
+function retryConfigFromEnv(): RetryConfig | undefined {
+  const raw = process.env.BATCHKEEPER_RETRY_DEFAULTS;
+  if (!raw) return undefined;
+  const defaults = JSON.parse(raw) as RetryConfig['defaults'];
+  validateRetrySettings(defaults ?? {}, 'BATCHKEEPER_RETRY_DEFAULTS');
+  return { defaults };
+}
+
+/** BATCHKEEPER_PROVIDER_TIMEOUT_MS: optional per-request provider timeout (default 60 s), e.g. shorter for chaos runs. */
+function providersFromEnv() {
+  const config = providersConfigFromEnv();
+  const timeoutMs = Number(process.env.BATCHKEEPER_PROVIDER_TIMEOUT_MS || 0);
+  if (timeoutMs > 0) for (const options of [config.openai, config.anthropic]) if (options) options.timeoutMs = timeoutMs;
+  return createProviders(config);
+}
+
+/**
+ * Worker tuning (all optional; unset keeps the defaults): BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES (100),
+ * BATCHKEEPER_MAX_CONCURRENT_WORKFLOW_TASKS (the SDK's 40), BATCHKEEPER_MAX_CACHED_WORKFLOWS (the SDK's, from the heap
+ * size), BATCHKEEPER_PG_POOL_MAX (PostgreSQL connections of the worker, 10).
+ */
+function workerTuningFromEnv(env: NodeJS.ProcessEnv = process.env) {
+  const int = (name: string, min: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer of at least ${min}`);
+    return value;
+  };
+  return {
+    maxConcurrentActivityTaskExecutions: int('BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES', 1),
+    maxConcurrentWorkflowTaskExecutions: int('BATCHKEEPER_MAX_CONCURRENT_WORKFLOW_TASKS', 2),
+    maxCachedWorkflows: int('BATCHKEEPER_MAX_CACHED_WORKFLOWS', 0),
+    pgPoolMax: int('BATCHKEEPER_PG_POOL_MAX', 1),
+  };
+}
+
 async function main(): Promise<void> {
   const databaseUrl = databaseUrlFromEnv();
   await migrateDatabase(databaseUrl);
-  const pool = createPool(databaseUrl);
+  const { pgPoolMax, ...tuning } = workerTuningFromEnv();
+  const pool = createPool(databaseUrl, pgPoolMax ? { max: pgPoolMax } : {});
   const temporal = temporalSettingsFromEnv();
+  const dataConverter = dataConverterFromEnv(); // BATCHKEEPER_CODEC_KEYS: payload encryption, off when unset
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   try {
     const { handlers, jobExecutors } = loadHandlers();
@@ -38,12 +84,15 @@ async function main(): Promise<void> {
       namespace: temporal.namespace,
       taskQueue: temporal.taskQueue,
       pool,
-      providers: createProviders(providersConfigFromEnv()),
+      providers: providersFromEnv(),
       handlers,
       jobExecutors,
+      retry: retryConfigFromEnv(),
+      ...tuning,
+      dataConverter,
     });
     if (process.env.BATCHKEEPER_INSTALL_SCHEDULES === '1') {
-      const client = new Client({ connection, namespace: temporal.namespace });
+      const client = new Client({ connection, namespace: temporal.namespace, dataConverter });
       const { scheduleId, created } = await installSweepSchedule(client, { taskQueue: temporal.taskQueue });
       console.log(`[batchkeeper] sweep schedule ${scheduleId} ${created ? 'installed' : 'up to date'}`);
     }

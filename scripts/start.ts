@@ -9,6 +9,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { BatchkeeperClient } from '../client/batchkeeper-client';
+import { dataConverterFromEnv } from '../codec/data-converter';
 import { migrateDatabase } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { startLocalStack } from '../dev/stack';
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
     cleanups.push(() => fake.close());
     log(`fake provider (OpenAI and Anthropic batch APIs) at ${fake.url}`);
 
+    // BATCHKEEPER_CODEC_KEYS set: payloads are encrypted by the worker and the client alike.
+    const dataConverter = dataConverterFromEnv();
     const nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
     cleanups.push(() => nativeConnection.close());
     const taskQueue = 'batchkeeper';
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
       }),
       handlers: exampleHandlers,
       jobExecutors: exampleJobExecutors,
+      dataConverter,
     });
     const workerRun = worker.run();
     cleanups.push(async () => {
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
 
     const connection = await Connection.connect({ address: stack.temporal.address });
     cleanups.push(() => connection.close());
-    const client = new BatchkeeperClient({ client: new Client({ connection }), pool, taskQueue });
+    const client = new BatchkeeperClient({ client: new Client({ connection, dataConverter }), pool, taskQueue });
 
     // One request of each interesting outcome, so the summary shows how per-request failures are kept apart.
     fake.setOutcomes({ 'demo-errored': 'errored', 'demo-expired': 'expired', 'demo-missing': 'missing' });

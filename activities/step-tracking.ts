@@ -14,8 +14,12 @@ export async function trackStep<T>(
   step: StepName,
   run: (attempt: number) => Promise<T>,
 ): Promise<T> {
-  const { attempt } = Context.current().info;
+  const context = Context.current();
+  const { attempt } = context.info;
   await recordAttemptStart(pool, subject.kind, subject.id, step, attempt);
+  // Heartbeats while the attempt runs let Temporal notice a worker that died (SIGKILL, OOM) within the heartbeat
+  // timeout instead of the whole start-to-close timeout, so the retry starts within seconds.
+  const heartbeats = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
   try {
     const result = await run(attempt);
     await recordAttemptSuccess(pool, subject.kind, subject.id, step);
@@ -24,5 +28,9 @@ export async function trackStep<T>(
     const failure = toActivityFailure(error);
     await recordAttemptFailure(pool, subject.kind, subject.id, step, failure.type ?? 'Error', failure.message).catch(() => undefined);
     throw failure;
+  } finally {
+    clearInterval(heartbeats);
   }
 }
+
+const HEARTBEAT_EVERY_MS = 5_000;

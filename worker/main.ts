@@ -15,6 +15,7 @@ import { validateRetrySettings, type RetryConfig } from '../activities/retry-con
 import { installSweepSchedule } from '../client/schedules';
 import { priceTableFromEnv } from '../activities/prices';
 import { createBatchkeeperWorker } from './create-worker';
+import { waitForDependency } from './startup-retry';
 import { exampleHandlers, exampleJobExecutors } from './example-handlers';
 
 /** BATCHKEEPER_HANDLERS_MODULE may name a module exporting `handlers` and/or `jobExecutors` to add. */
@@ -71,12 +72,13 @@ function workerTuningFromEnv(env: NodeJS.ProcessEnv = process.env) {
 
 async function main(): Promise<void> {
   const databaseUrl = databaseUrlFromEnv();
-  await migrateDatabase(databaseUrl);
+  const startupTimeoutMs = Number(process.env.BATCHKEEPER_STARTUP_TIMEOUT_MS || 120_000);
+  await waitForDependency('PostgreSQL', () => migrateDatabase(databaseUrl), startupTimeoutMs);
   const { pgPoolMax, ...tuning } = workerTuningFromEnv();
   const pool = createPool(databaseUrl, pgPoolMax ? { max: pgPoolMax } : {});
   const temporal = temporalSettingsFromEnv();
   const dataConverter = dataConverterFromEnv(); // BATCHKEEPER_CODEC_KEYS: payload encryption, off when unset
-  const connection = await NativeConnection.connect(temporal.connectionOptions);
+  const connection = await waitForDependency('Temporal', () => NativeConnection.connect(temporal.connectionOptions), startupTimeoutMs);
   try {
     const { handlers, jobExecutors } = loadHandlers();
     const worker = await createBatchkeeperWorker({

@@ -34,12 +34,13 @@ export interface BatchWorkflowResult {
   discarded?: boolean;
 }
 
+/** Every step heartbeats (activities/step-tracking.ts), so a dead worker's attempt is retried within 30 s. */
 const TIMEOUTS = {
-  submit: { startToCloseTimeout: '10 minutes' },
-  poll: { startToCloseTimeout: '2 minutes' },
-  cancel: { startToCloseTimeout: '2 minutes' },
-  fetch_results: { startToCloseTimeout: '1 hour', heartbeatTimeout: '2 minutes' },
-  dispatch_handler: { startToCloseTimeout: '15 minutes' },
+  submit: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' },
+  poll: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '30 seconds' },
+  cancel: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '30 seconds' },
+  fetch_results: { startToCloseTimeout: '1 hour', heartbeatTimeout: '30 seconds' },
+  dispatch_handler: { startToCloseTimeout: '15 minutes', heartbeatTimeout: '30 seconds' },
 } as const;
 
 const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;

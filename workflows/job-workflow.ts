@@ -26,7 +26,7 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobWorkflowS
   state.jobType = plan.jobType;
   refresh();
   if (!plan.done) {
-    const executed = await runner.run('execute', plan.retry.execute, { startToCloseTimeout: '1 hour', heartbeatTimeout: '5 minutes' }, (a) =>
+    const executed = await runner.run('execute', plan.retry.execute, { startToCloseTimeout: '1 hour', heartbeatTimeout: '1 minute' }, (a) =>
       a.executeJob({ jobId }),
     );
     if (executed.ok) {

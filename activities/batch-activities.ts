@@ -180,8 +180,11 @@ export function createBatchActivities(deps: ActivityDeps) {
         if (!batch.resultsFetchedAt) {
           for (const part of await listParts(pool, batch.id, batch.round)) {
             if (!part.providerBatchId || part.resultsFetchedAt) continue;
-            const report = await provider.getStatus(part.providerBatchId);
-            if (report.resultsAvailable) {
+            // The poll that saw the part finish already stored that it has results (and streamResults reads the
+            // batch once more to find them); the provider is asked again only when that is not known.
+            const resultsAvailable = (isTerminalBatchStatus(part.status) && part.resultsAvailable)
+              || (await provider.getStatus(part.providerBatchId)).resultsAvailable;
+            if (resultsAvailable) {
               const counted = await storeResultStream(batch.id, batch.round, provider.streamResults(part.providerBatchId));
               unknownIds += counted.unknownIds;
               malformedLines += counted.malformedLines;
@@ -268,15 +271,16 @@ export function createBatchActivities(deps: ActivityDeps) {
     read: (providerBatchId: string) => Promise<ProviderStatusReport>,
   ): Promise<Omit<StatusView, 'attempt'>> {
     requireProviderBatchId(batch);
-    for (const part of await listParts(pool, batch.id, batch.round)) {
+    const parts = await listParts(pool, batch.id, batch.round);
+    for (const [index, part] of parts.entries()) {
       if (!part.providerBatchId || isTerminalBatchStatus(part.status)) continue;
       const report = await read(part.providerBatchId);
-      await recordPartStatus(pool, part, {
+      // The stored row comes back, so the parts need not be listed again.
+      parts[index] = await recordPartStatus(pool, part, {
         status: report.status, providerStatus: report.rawStatus, counts: report.counts,
         resultsAvailable: report.resultsAvailable, failure: report.failure,
-      });
+      }) ?? part;
     }
-    const parts = await listParts(pool, batch.id, batch.round);
     const aggregate = aggregateParts(parts);
     const { status } = await recordPoll(pool, batch.id, {
       status: aggregate.status,
@@ -293,11 +297,20 @@ export function createBatchActivities(deps: ActivityDeps) {
     let unknownIds = 0;
     let malformedLines = 0;
     let seen = 0;
+    // One chunk is written while the next is read and parsed (PostgreSQL and this process work at the same time);
+    // at most two chunks are held, so memory stays flat.
+    let writing: Promise<void> = Promise.resolve();
     const flush = async () => {
-      const { matched } = await applyOutcomes(pool, batchId, round, chunk);
-      unknownIds += chunk.length - matched;
+      const outcomes = chunk;
       chunk = [];
-      Context.current().heartbeat({ lines: seen });
+      const lineCount = seen;
+      await writing;
+      writing = applyOutcomes(pool, batchId, round, outcomes).then(({ matched }) => {
+        unknownIds += outcomes.length - matched;
+        Context.current().heartbeat({ lines: lineCount });
+      });
+      // A failed write must not go unobserved while the next chunk is read; it is rethrown at the next flush.
+      writing.catch(() => undefined);
     };
     for await (const line of lines) {
       seen += 1;
@@ -307,6 +320,7 @@ export function createBatchActivities(deps: ActivityDeps) {
       if (chunk.length >= chunkSize) await flush();
     }
     await flush();
+    await writing;
     if (unknownIds || malformedLines) {
       await appendEvent(pool, 'batch', batchId, 'results_anomalies', { detail: { unknownIds, malformedLines } });
     }

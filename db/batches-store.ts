@@ -292,6 +292,10 @@ export { transition as transitionBatch };
 /**
  * Stores one chunk of outcomes, joined by custom id. Lines for ids that were never submitted match nothing and are
  * counted. Re-applying the same chunk (a retried fetch) writes the same values.
+ *
+ * The `= ANY($4)` list repeats the join keys on purpose: right after a large batch is inserted the planner's
+ * statistics still say the batch has a few rows, and without the list it hashes the whole batch for every chunk
+ * (100,000-row batch: ~5x slower ingest); with it, each chunk only touches its own rows through the unique index.
  */
 export async function applyOutcomes(db: Queryable, batchId: string, round: number, outcomes: StoredOutcome[]): Promise<{ matched: number }> {
   if (outcomes.length === 0) return { matched: 0 };
@@ -301,7 +305,7 @@ export async function applyOutcomes(db: Queryable, batchId: string, round: numbe
             retryable = o.retryable, input_tokens = o.input_tokens, output_tokens = o.output_tokens, completed_at = now()
        FROM jsonb_to_recordset($2::jsonb) AS o(custom_id text, status text, result jsonb, error_code text,
                                                error_message text, retryable boolean, input_tokens int, output_tokens int)
-      WHERE r.batch_id = $1 AND r.round = $3 AND r.provider_custom_id = o.custom_id`,
+      WHERE r.batch_id = $1 AND r.round = $3 AND r.provider_custom_id = ANY($4::text[]) AND r.provider_custom_id = o.custom_id`,
     [
       batchId,
       JSON.stringify(
@@ -317,6 +321,7 @@ export async function applyOutcomes(db: Queryable, batchId: string, round: numbe
         })),
       ),
       round,
+      outcomes.map((outcome) => outcome.customId),
     ],
   );
   return { matched: rowCount ?? 0 };

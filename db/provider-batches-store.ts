@@ -123,21 +123,24 @@ export async function recordPartSubmitted(
   return true;
 }
 
+/** Records a status read of one part; returns the part as stored (undefined if it does not exist). */
 export async function recordPartStatus(
   db: Queryable,
   part: { batchId: string; round: number; part: number },
   report: { status: BatchStatus; providerStatus: string; counts: RequestCounts; resultsAvailable: boolean; failure?: { code: string; message: string } },
-): Promise<void> {
-  await db.query(
+): Promise<ProviderBatchRecord | undefined> {
+  const { rows } = await db.query(
     `UPDATE provider_batches
         SET status = CASE WHEN status IN ('ended', 'canceled', 'expired', 'failed') THEN status ELSE $4 END,
             provider_status = $5, request_counts = $6, results_available = $7,
             failure_code = COALESCE($8, failure_code), failure_message = COALESCE($9, failure_message),
             ended_at = CASE WHEN $4 IN ('ended', 'canceled', 'expired', 'failed') THEN COALESCE(ended_at, now()) ELSE ended_at END
-      WHERE batch_id = $1 AND round = $2 AND part = $3`,
+      WHERE batch_id = $1 AND round = $2 AND part = $3
+      RETURNING *`,
     [part.batchId, part.round, part.part, report.status, report.providerStatus, report.counts, report.resultsAvailable,
       report.failure?.code ?? null, report.failure?.message ?? null],
   );
+  return rows[0] ? toRecord(rows[0]) : undefined;
 }
 
 export async function markPartResultsFetched(db: Queryable, part: { batchId: string; round: number; part: number }): Promise<void> {

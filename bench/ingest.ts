@@ -1,0 +1,157 @@
+/**
+ * Results ingest: one Anthropic batch of N requests (100,000 by default: one provider batch, one results file of N
+ * lines), the fake's replies padded so each line is about `lineBytes` (100,000 lines ≈ 100 MB). Once the provider
+ * batch has finished, pollNow wakes the workflow and fetch_results streams the file into batch_requests. Rows per
+ * second = N / the fetch_results step's duration (step_attempts: attempt start to success). The worker's peak RSS
+ * growth over that step is read from the kernel (VmHWM reset just before, plus 20 ms sampling).
+ *
+ * The floor: PostgreSQL's own COPY FROM STDIN of the same rows (the stored outcome columns, exported back out of
+ * batch_requests) into a scratch table with the same primary key, in the same database, right after.
+ */
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { pollNowSignal } from '../common/definitions';
+import { setReplyPadding } from '../fake-provider/replies';
+import { API_KEY, benchBatch, sleep, type BenchContext, type WorkerProcess } from './main';
+import { CpuMeter, postmasterPid, RssSampler, round1 } from './memory';
+import { round2, type BenchDetails } from './report';
+
+/** Bytes of a succeeded Anthropic result line besides the reply text (measured on the fake's format). */
+const LINE_OVERHEAD_BYTES = 390;
+
+const OUTCOME_COLUMNS = 'batch_id, custom_id, status, result, error_code, error_message, retryable, input_tokens, output_tokens, completed_at';
+
+export async function runIngest(ctx: BenchContext, worker: WorkerProcess, details: BenchDetails) {
+  const { lines, lineBytes } = ctx.preset.ingest;
+  setReplyPadding(Math.max(0, lineBytes - LINE_OVERHEAD_BYTES));
+  try {
+    ctx.log(`inserting one batch of ${lines} requests`);
+    const [batch] = await ctx.insertBatches([
+      benchBatch({ provider: 'anthropic', requests: lines, pollScheduleMs: [600_000], label: 'ingest' }),
+    ]);
+    ctx.fake.configure({ batchRules: [...ctx.fake.state().config.batchRules, { match: { provider: 'anthropic' }, processingMs: 500, times: 1 }] });
+    await ctx.startBatchWorkflows([batch]);
+    const submitStarted = Date.now();
+    let providerBatchId: string | null = null;
+    for (;;) {
+      const { rows } = await ctx.pool.query('SELECT provider_batch_id FROM batches WHERE id = $1', [batch.id]);
+      providerBatchId = rows[0]?.provider_batch_id ?? null;
+      if (providerBatchId && ctx.fake.batch(providerBatchId)?.phase === 'completed') {
+        const history = await ctx.temporal.workflow.getHandle(batch.workflowId).fetchHistory();
+        if (history.events?.[history.events.length - 1]?.timerStartedEventAttributes) break;
+      }
+      if (Date.now() - submitStarted > 300_000) throw new Error('ingest batch not submitted and finished after 5 minutes');
+      await sleep(200);
+    }
+    ctx.log(`submitted (${((Date.now() - submitStarted) / 1000).toFixed(1)}s) and finished at the provider; reading the results file once to size it`);
+
+    // The file itself: size, and how fast it can merely be downloaded and split into lines here.
+    const download = await downloadOnly(`${ctx.fake.anthropicBaseUrl}/v1/messages/batches/${providerBatchId}/results`);
+    ctx.log(`results file: ${download.lines} lines, ${(download.bytes / 1e6).toFixed(1)} MB (download alone ${download.rowsPerSec.toFixed(0)} lines/s)`);
+    await sleep(1000);
+
+    // The measured ingest.
+    const baseline = worker.rss().rssMb;
+    worker.resetPeak();
+    const sampler = new RssSampler(worker.pid, 20).start();
+    const cpu = new CpuMeter({ worker: worker.pid, postgres: postmasterPid(ctx.stack.postgres.dataDir) }, worker.pid).start();
+    const t0 = Date.now();
+    await ctx.temporal.workflow.getHandle(batch.workflowId).signal(pollNowSignal);
+    let lastLog = t0;
+    for (;;) {
+      const { rows } = await ctx.pool.query('SELECT results_fetched_at FROM batches WHERE id = $1', [batch.id]);
+      if (rows[0]?.results_fetched_at) break;
+      if (Date.now() - lastLog > 5000) {
+        lastLog = Date.now();
+        const { rows: stored } = await ctx.pool.query(`SELECT count(*) AS n FROM batch_requests WHERE batch_id = $1 AND status <> 'pending'`, [batch.id]);
+        ctx.log(`ingest: ${stored[0].n}/${lines} rows stored, worker RSS ${worker.rss().rssMb.toFixed(0)} MB`);
+      }
+      if (Date.now() - t0 > 600_000) throw new Error('results not stored 10 minutes after pollNow');
+      await sleep(20);
+    }
+    sampler.stop();
+    const cpuSeconds = cpu.stop();
+    const workerThreadsCpuSeconds = cpu.threads();
+    const peak = Math.max(worker.rss().peakMb, sampler.maxMb);
+    const { rows: steps } = await ctx.pool.query(
+      `SELECT last_attempt_at, succeeded_at, total_attempts FROM step_attempts WHERE subject_kind = 'batch' AND subject_id = $1 AND step = 'fetch_results'`,
+      [batch.id],
+    );
+    const ingestSeconds = (steps[0].succeeded_at.getTime() - steps[0].last_attempt_at.getTime()) / 1000;
+    const { rows: counted } = await ctx.pool.query(
+      `SELECT count(*) FILTER (WHERE status = 'succeeded') AS succeeded, count(*) AS total FROM batch_requests WHERE batch_id = $1`, [batch.id],
+    );
+    if (Number(counted[0].succeeded) !== lines) throw new Error(`only ${counted[0].succeeded}/${lines} results stored as succeeded`);
+    const ingestRowsPerSec = Math.round(lines / ingestSeconds);
+    ctx.log(`ingest: ${lines} rows in ${ingestSeconds.toFixed(2)}s = ${ingestRowsPerSec} rows/s; worker RSS ${baseline.toFixed(0)} → peak ${peak.toFixed(0)} MB; ` +
+      `CPU s: ${Object.entries(cpuSeconds).map(([name, seconds]) => `${name} ${seconds}`).join(', ')}`);
+    await ctx.temporal.workflow.getHandle(batch.workflowId).result();
+
+    // The floor: COPY of the same rows.
+    const copy = await copyFloor(ctx, batch.id);
+    ctx.log(`COPY: ${copy.rows} rows in ${copy.seconds.toFixed(2)}s = ${copy.rowsPerSec} rows/s (${(copy.bytes / 1e6).toFixed(1)} MB of COPY text)`);
+    const ingestRatio = round2(ingestRowsPerSec / copy.rowsPerSec);
+    const ingestPeakRssMb = round1(peak - baseline);
+    details.ingest = {
+      lines,
+      provider: 'anthropic (one provider batch, one results file)',
+      resultsFileMb: round1(download.bytes / 1e6),
+      downloadOnlyRowsPerSec: Math.round(download.rowsPerSec),
+      ingestSeconds: round2(ingestSeconds),
+      fetchAttempts: steps[0].total_attempts,
+      copySeconds: round2(copy.seconds),
+      copyBytesMb: round1(copy.bytes / 1e6),
+      workerRssBaselineMb: round1(baseline),
+      workerRssPeakMb: round1(peak),
+      rssPeakSource: 'max(VmHWM after reset, 20 ms samples)',
+      cpuSeconds,
+      workerThreadsCpuSeconds,
+    };
+    return { ingestRowsPerSec, copyRowsPerSec: copy.rowsPerSec, ingestRatio, ingestPeakRssMb };
+  } finally {
+    setReplyPadding(0);
+  }
+}
+
+async function downloadOnly(url: string): Promise<{ bytes: number; lines: number; rowsPerSec: number }> {
+  const started = Date.now();
+  const response = await fetch(url, { headers: { 'x-api-key': API_KEY, 'anthropic-version': '2023-06-01' } });
+  if (!response.ok || !response.body) throw new Error(`results download: HTTP ${response.status}`);
+  let bytes = 0;
+  let lines = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    bytes += chunk.length;
+    for (let i = 0; i < chunk.length; i += 1) if (chunk[i] === 10) lines += 1;
+  }
+  return { bytes, lines, rowsPerSec: lines / ((Date.now() - started) / 1000) };
+}
+
+async function copyFloor(ctx: BenchContext, batchId: string): Promise<{ rows: number; seconds: number; rowsPerSec: number; bytes: number }> {
+  const client = await ctx.pool.connect();
+  try {
+    // batchId is a uuid we generated; COPY takes no parameters.
+    if (!/^[0-9a-f-]{36}$/.test(batchId)) throw new Error('unexpected batch id');
+    const chunks: Buffer[] = [];
+    await pipeline(
+      client.query(copyTo(`COPY (SELECT ${OUTCOME_COLUMNS} FROM batch_requests WHERE batch_id = '${batchId}') TO STDOUT`)),
+      new Writable({ write(chunk: Buffer, _encoding, done) { chunks.push(chunk); done(); } }),
+    );
+    const bytes = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    await client.query('DROP TABLE IF EXISTS bench_copy_scratch');
+    await client.query(
+      `CREATE TABLE bench_copy_scratch (
+         batch_id uuid NOT NULL, custom_id text NOT NULL, status text NOT NULL, result jsonb, error_code text, error_message text,
+         retryable boolean, input_tokens integer, output_tokens integer, completed_at timestamptz, PRIMARY KEY (batch_id, custom_id))`,
+    );
+    await sleep(500);
+    const started = process.hrtime.bigint();
+    await pipeline(Readable.from(chunks), client.query(copyFrom(`COPY bench_copy_scratch (${OUTCOME_COLUMNS}) FROM STDIN`)));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const rows = Number((await client.query('SELECT count(*) AS n FROM bench_copy_scratch')).rows[0].n);
+    await client.query('DROP TABLE bench_copy_scratch');
+    return { rows, seconds, rowsPerSec: Math.round(rows / seconds), bytes };
+  } finally {
+    client.release();
+  }
+}

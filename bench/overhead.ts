@@ -1,0 +1,262 @@
+/**
+ * Orchestration overhead and provider efficiency.
+ *
+ * Ours: N batches (N concurrent) through the stock worker on a compressed poll schedule against the fake provider,
+ * timed from the first workflow start to the last workflow result. Floor: N floorWorkflow runs (bench/floor-workflows)
+ * on the same server, each with exactly the timers (same delays) and the number of activities its matching batch had,
+ * activities doing nothing, on a worker process with the same tuning. overheadRatio = ours / floor throughput (the
+ * best round of each).
+ *
+ * Provider efficiency, per batch: status reads the fake received vs the minimum the schedule allows (the polls needed
+ * before the fake's processing time has passed, plus one read per provider batch to find its results), and provider
+ * batches created per logical batch.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { BatchRecord } from '../db/batches-store';
+import { batchStartOptions } from '../client/start-options';
+import { benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './main';
+import { analyseHistory, type HistoryStats } from './history';
+import { CpuMeter, postmasterPid } from './memory';
+import { percentile, round2, type BenchDetails } from './report';
+
+interface RoundResult {
+  /** CPU seconds per process over the round. */
+  cpuSeconds?: Record<string, number>;
+  workerThreadsCpuSeconds?: Record<string, number>;
+  batches: number;
+  seconds: number;
+  batchesPerSecond: number;
+  startSeconds: number;
+  p50CompletionSeconds: number;
+}
+
+/** Polls the schedule needs before a batch that finishes `processingMs` after creation is seen finished. */
+export function minimumPolls(schedule: number[], processingMs: number): number {
+  let elapsed = 0;
+  for (let polls = 1; polls < 1_000_000; polls += 1) {
+    elapsed += schedule[Math.min(polls - 1, schedule.length - 1)];
+    if (elapsed >= processingMs) return polls;
+  }
+  return Infinity;
+}
+
+async function timeRun(
+  ctx: BenchContext,
+  label: string,
+  count: number,
+  start: (index: number) => Promise<WorkflowHandle>,
+  pids: Record<string, number | undefined> = {},
+): Promise<RoundResult> {
+  const cpu = new CpuMeter({ ...pids, temporal: ctx.stack.temporal.pid, postgres: postmasterPid(ctx.stack.postgres.dataDir) }, pids.worker).start();
+  const t0 = Date.now();
+  const completions: number[] = [];
+  let started = 0;
+  let startedAt = t0;
+  const progress = setInterval(() => ctx.log(`${label}: ${started}/${count} started, ${completions.length}/${count} completed`), 5000);
+  try {
+    const results: Promise<unknown>[] = [];
+    await mapLimit(Array.from({ length: count }, (_, index) => index), 48, async (index) => {
+      const handle = await start(index);
+      started += 1;
+      results.push(handle.result().then(() => completions.push(Date.now() - t0)));
+    });
+    startedAt = Date.now();
+    await Promise.all(results);
+  } finally {
+    clearInterval(progress);
+  }
+  const seconds = Math.max(...completions) / 1000;
+  completions.sort((a, b) => a - b);
+  const result = {
+    batches: count,
+    seconds: round2(seconds),
+    batchesPerSecond: round2(count / seconds),
+    startSeconds: round2((startedAt - t0) / 1000),
+    p50CompletionSeconds: round2(percentile(completions, 50) / 1000),
+    cpuSeconds: cpu.stop(),
+    workerThreadsCpuSeconds: cpu.threads(),
+  };
+  ctx.log(`${label}: ${count} done in ${result.seconds}s = ${result.batchesPerSecond} batches/s (starts took ${result.startSeconds}s); ` +
+    `CPU s: ${Object.entries(result.cpuSeconds).map(([name, seconds]) => `${name} ${seconds}`).join(', ')}; ` +
+    `worker threads: ${Object.entries(result.workerThreadsCpuSeconds).map(([name, seconds]) => `${name} ${seconds}`).join(', ')}`);
+  return result;
+}
+
+async function runOurs(ctx: BenchContext, label: string, count: number, pid?: number): Promise<{ round: RoundResult; batches: BatchRecord[] }> {
+  const { overhead } = ctx.preset;
+  const batches = await ctx.insertBatches(
+    Array.from({ length: count }, () => benchBatch({ requests: overhead.requestsPerBatch, pollScheduleMs: overhead.pollScheduleMs, label })),
+  );
+  await sleep(500);
+  const round = await timeRun(ctx, label, count, (index) =>
+    ctx.temporal.workflow.start('batchWorkflow', { ...batchStartOptions(batches[index], ctx.taskQueue), args: [{ batchId: batches[index].id }] }),
+  { worker: pid });
+  return { round, batches };
+}
+
+async function runFloor(ctx: BenchContext, label: string, polls: number[], pid?: number): Promise<RoundResult> {
+  const schedule = ctx.preset.overhead.pollScheduleMs;
+  const prefix = `floor-${label}-${Date.now()}`;
+  return timeRun(ctx, label, polls.length, (index) =>
+    ctx.temporal.workflow.start('floorWorkflow', {
+      taskQueue: ctx.floorTaskQueue,
+      workflowId: `${prefix}-${index}`,
+      args: [{ polls: polls[index], pollScheduleMs: schedule }],
+    }),
+  { worker: pid });
+}
+
+export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, details: BenchDetails) {
+  const { overhead } = ctx.preset;
+  ctx.fake.configure({ processingMs: overhead.processingMs });
+  const floorWorker = await ctx.startFloorWorker('floor');
+  try {
+    // Warm-up: JIT, connections, workflow bundles, the server's task queues.
+    ctx.log(`warm-up: ${overhead.warmupBatches} batches each`);
+    const warm = await runOurs(ctx, 'warm-up ours', overhead.warmupBatches, ours0.pid);
+    await runFloor(ctx, 'warm-up floor', warm.batches.map(() => 3), floorWorker.pid);
+
+    const oursRounds: RoundResult[] = [];
+    const floorRounds: RoundResult[] = [];
+    const measured: BatchRecord[] = [];
+    for (let round = 1; round <= overhead.rounds; round += 1) {
+      ctx.log(`round ${round}/${overhead.rounds}: ours, ${overhead.batches} concurrent batches, schedule ${overhead.pollScheduleMs.join('/')} ms, provider processing ${overhead.processingMs} ms`);
+      const ours = await runOurs(ctx, `ours r${round}`, overhead.batches, ours0.pid);
+      oursRounds.push(ours.round);
+      measured.push(...ours.batches);
+      const { rows } = await ctx.pool.query<{ id: string; poll_count: number }>(
+        'SELECT id, poll_count FROM batches WHERE id = ANY($1::uuid[])', [ours.batches.map((batch) => batch.id)],
+      );
+      const pollsById = new Map(rows.map((row) => [row.id, row.poll_count]));
+      const polls = ours.batches.map((batch) => pollsById.get(batch.id) ?? 0);
+      ctx.log(`round ${round}/${overhead.rounds}: floor, the same ${polls.reduce((a, b) => a + b, 0)} timers and ${polls.reduce((a, b) => a + b + 5, 0)} no-op activities`);
+      await sleep(1000);
+      floorRounds.push(await runFloor(ctx, `floor r${round}`, polls, floorWorker.pid));
+      await sleep(1000);
+    }
+    const best = (rounds: RoundResult[]) => Math.max(...rounds.map((round) => round.batchesPerSecond));
+    const overheadRatio = round2(best(oursRounds) / best(floorRounds));
+
+    // Provider efficiency over every measured batch.
+    const efficiency = await providerEfficiency(ctx, measured);
+    // History shape of a sample of measured batches.
+    const sample = measured.filter((_, index) => index % Math.max(1, Math.floor(measured.length / overhead.historySample)) === 0)
+      .slice(0, overhead.historySample);
+    const histories = await mapLimit(sample, 8, async (batch) =>
+      analyseHistory(await ctx.temporal.workflow.getHandle(batch.workflowId).fetchHistory()),
+    );
+    const sampleStats = summariseHistories(histories);
+    details.overhead = {
+      batches: overhead.batches,
+      rounds: overhead.rounds,
+      pollScheduleMs: overhead.pollScheduleMs,
+      providerProcessingMs: overhead.processingMs,
+      requestsPerBatch: overhead.requestsPerBatch,
+      ours: oursRounds,
+      floor: floorRounds,
+      oursBestBatchesPerSecond: best(oursRounds),
+      floorBestBatchesPerSecond: best(floorRounds),
+      perRoundRatios: oursRounds.map((round, index) => round2(round.batchesPerSecond / floorRounds[index].batchesPerSecond)),
+      historySample: sampleStats,
+      exampleWorkflow: ctx.webLink(measured[0].workflowId) ?? measured[0].workflowId,
+    };
+    details.providerEfficiency = efficiency;
+    details.historyCandidates.push({ source: 'overhead batches (sample)', maxEvents: sampleStats.maxEvents });
+    ctx.log(`overheadRatio ${overheadRatio} (ours ${best(oursRounds)} vs floor ${best(floorRounds)} batches/s); ` +
+      `status calls per batch ${efficiency.statusCallsPerBatch} (minimum ${efficiency.minimumStatusCallsPerBatch}), extra ${efficiency.extraStatusCalls}; ` +
+      `provider batches per batch ${efficiency.providerBatchesPerBatch}`);
+    return { overheadRatio, extraStatusCalls: efficiency.extraStatusCalls };
+  } finally {
+    await floorWorker.stop();
+  }
+}
+
+async function providerEfficiency(ctx: BenchContext, batches: BatchRecord[]) {
+  const { overhead } = ctx.preset;
+  const ids = batches.map((batch) => batch.id);
+  const { rows } = await ctx.pool.query<{ id: string; poll_count: number; status: string; parts: string[] }>(
+    `SELECT b.id, b.poll_count, b.status, array_agg(p.provider_batch_id) FILTER (WHERE p.provider_batch_id IS NOT NULL) AS parts
+       FROM batches b LEFT JOIN provider_batches p ON p.batch_id = b.id
+      WHERE b.id = ANY($1::uuid[]) GROUP BY b.id`,
+    [ids],
+  );
+  const minPolls = minimumPolls(overhead.pollScheduleMs, overhead.processingMs);
+  const created = new Map<string, number>();
+  for (const info of ctx.fake.createdBatches()) {
+    const tag = info.batchkeeperBatchId?.split('.')[0];
+    if (tag) created.set(tag, (created.get(tag) ?? 0) + 1);
+  }
+  let statusCalls = 0;
+  let minimum = 0;
+  let extra = 0;
+  let duplicateReads = 0;
+  let excessPolls = 0;
+  let providerBatches = 0;
+  let polls = 0;
+  const notEnded = rows.filter((row) => row.status !== 'ended').length;
+  for (const row of rows) {
+    const parts = row.parts ?? [];
+    const reads = parts.reduce((sum, id) => sum + (ctx.fake.counters(id)?.retrieve ?? 0), 0);
+    statusCalls += reads;
+    polls += row.poll_count;
+    minimum += minPolls + parts.length;
+    const duplicate = Math.max(0, reads - (row.poll_count + parts.length));
+    const excess = Math.max(0, row.poll_count - minPolls);
+    duplicateReads += duplicate;
+    excessPolls += excess;
+    extra += duplicate + excess;
+    providerBatches += created.get(row.id) ?? 0;
+  }
+  return {
+    batches: rows.length,
+    notEnded,
+    statusCalls,
+    statusCallsPerBatch: round2(statusCalls / rows.length),
+    pollsPerBatch: round2(polls / rows.length),
+    minimumPollsPerBatch: minPolls,
+    minimumStatusCallsPerBatch: round2(minimum / rows.length),
+    extraStatusCalls: extra,
+    extraFromRereads: duplicateReads,
+    extraFromExcessPolls: excessPolls,
+    providerBatchesPerBatch: round2(providerBatches / rows.length),
+    definition: 'minimum = polls the schedule needs before the provider finished + 1 status read per provider batch to locate its results; ' +
+      'extra = reads beyond (polls made + 1 per provider batch) + polls beyond the minimum',
+  };
+}
+
+export function summariseHistories(histories: HistoryStats[]) {
+  const intervals = histories.flatMap((history) => history.eventsBetweenPolls);
+  return {
+    histories: histories.length,
+    meanEvents: round2(histories.reduce((sum, history) => sum + history.events, 0) / Math.max(histories.length, 1)),
+    maxEvents: Math.max(0, ...histories.map((history) => history.events)),
+    meanPolls: round2(histories.reduce((sum, history) => sum + history.polls, 0) / Math.max(histories.length, 1)),
+    eventsPerPoll: round2(intervals.reduce((a, b) => a + b, 0) / Math.max(intervals.length, 1)),
+    maxEventsBetweenPolls: Math.max(0, ...intervals),
+  };
+}
+
+/** The floor worker process (`bench/main.ts --floor-worker`): floor workflows and no-op activities, same tuning. */
+export async function runFloorWorkerProcess(): Promise<void> {
+  const env = process.env;
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
+  const num = (name: string) => (env[name] ? Number(env[name]) : undefined);
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: env.BENCH_FLOOR_TASK_QUEUE ?? 'bench-floor',
+      workflowsPath: require.resolve('./floor-workflows'),
+      activities: { noop: async () => ({ ok: true as const }) },
+      // The same settings as worker/create-worker.ts and worker/main.ts give the stock worker.
+      maxConcurrentActivityTaskExecutions: num('BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES') ?? 100,
+      maxCachedWorkflows: num('BATCHKEEPER_MAX_CACHED_WORKFLOWS'),
+      maxConcurrentWorkflowTaskExecutions: num('BATCHKEEPER_MAX_CONCURRENT_WORKFLOW_TASKS'),
+    });
+    if (process.send) process.send({ ready: true });
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}

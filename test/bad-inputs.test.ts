@@ -8,7 +8,7 @@
  * custom ids that were never submitted.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCli, type CliRun } from './support/run-cli';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
@@ -68,7 +68,6 @@ interface ProviderCase {
 
 const CORPUS_PATH = path.join(__dirname, 'fixtures', 'bad-inputs.json');
 const corpus = JSON.parse(readFileSync(CORPUS_PATH, 'utf8')) as { api: ApiCase[]; cli: CliCase[]; provider: ProviderCase[] };
-const BIN = path.join(__dirname, '..', 'bin', 'batchkeeper.js');
 
 const placeholders: Record<string, string> = { $UNKNOWN_UUID: randomUUID() };
 
@@ -303,16 +302,9 @@ describe('client API: strings built to break SQL are stored and used verbatim', 
 
 // ---- CLI ----
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function runCli(args: string[]): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: {
+function runBatchkeeper(args: string[]): Promise<CliRun> {
+  return runCli(args, {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         DATABASE_URL: env.databaseUrl,
@@ -320,15 +312,6 @@ function runCli(args: string[]): Promise<CliRun> {
         TEMPORAL_NAMESPACE: 'default',
         BATCHKEEPER_TASK_QUEUE: env.taskQueue,
         BATCHKEEPER_OPERATOR: 'bad-inputs-test',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -337,7 +320,7 @@ describe('CLI: exit 2 and a message naming the cause', { concurrency: 3 }, () =>
     test(`${item.id} (${item.category})`, { timeout: 60_000 }, async () => {
       const args = (materialize(item.args) as string[]).concat('--json');
       const before_ = await tableCounts();
-      const run = await runCli(args);
+      const run = await runBatchkeeper(args);
       const detail = `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`;
       assert.equal(run.code, item.expect.exitCode, detail);
       const output = JSON.parse(run.stdout) as { error?: { code: string; message: string; field?: string } };

@@ -3,15 +3,13 @@
  * letters found, shown, requeued and discarded by an operator, visibility listing, failed work, schedules, errors.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
 import { chatRequests, createTestEnvironment, FAST_SCHEDULE_MS, type TestEnvironment } from './support/environment';
+import { runCli } from './support/run-cli';
 import { waitFor } from './support/wait';
 
-const BIN = path.join(__dirname, '..', 'bin', 'batchkeeper.js');
 
 /** Flipped by the test to "deploy the fix" of the handler. */
 let handlerFixed = false;
@@ -57,9 +55,7 @@ interface CliResult {
 }
 
 function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: {
+  return runCli(args, {
         ...process.env,
         DATABASE_URL: env.databaseUrl,
         TEMPORAL_ADDRESS: process.env.BATCHKEEPER_TEST_TEMPORAL_ADDRESS,
@@ -67,15 +63,6 @@ function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Cli
         BATCHKEEPER_TASK_QUEUE: env.taskQueue,
         BATCHKEEPER_OPERATOR: 'cli-test',
         ...extraEnv,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

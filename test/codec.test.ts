@@ -6,9 +6,8 @@
  * still decrypts after rotation; Temporal Web is pointed at the codec server with `--ui-codec-endpoint`.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCli } from './support/run-cli';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter, type Payload } from '@temporalio/common';
@@ -250,22 +249,10 @@ test('key rotation: payloads written under the old key still decrypt on the work
 });
 
 test('the CLI with the same BATCHKEEPER_CODEC_KEYS starts a job the encrypting worker runs; bad keys are a config error', { timeout: 60_000 }, async () => {
-  const cli = (args: string[], keys: string) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'batchkeeper.js'), ...args], {
-        env: {
-          PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: env.databaseUrl,
-          TEMPORAL_ADDRESS: process.env.BATCHKEEPER_TEST_TEMPORAL_ADDRESS, BATCHKEEPER_TASK_QUEUE: env.taskQueue, BATCHKEEPER_CODEC_KEYS: keys,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  const cli = (args: string[], keys: string) => runCli(args, {
+    PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: env.databaseUrl,
+    TEMPORAL_ADDRESS: process.env.BATCHKEEPER_TEST_TEMPORAL_ADDRESS, BATCHKEEPER_TASK_QUEUE: env.taskQueue, BATCHKEEPER_CODEC_KEYS: keys,
+  });
   const started = await cli(['jobs', 'start', 'echo', '--input', '{"via":"cli"}', '--json'], KEYS_ENV);
   assert.equal(started.code, 0, started.stderr);
   const { jobId, workflowId } = JSON.parse(started.stdout) as { jobId: string; workflowId: string };

@@ -5,11 +5,12 @@ import type {
 } from '../common/types';
 import { isTerminalBatchStatus } from '../common/types';
 import {
-  applyOutcomes, completeResults, getBatch, getBatchForUpdate, iterateRequestBodies, listRequests, markHandlerDispatched,
-  planResubmission, recordPoll, recordSubmission, setDeadline, summarizeRequests, type BatchRecord, type StoredOutcome,
+  completeResults, getBatch, getBatchForUpdate, iterateRequestBodies, listRequests, markHandlerDispatched,
+  planResubmission, recordPoll, recordSubmission, setDeadline, summarizeRequests, type BatchRecord,
 } from '../db/batches-store';
+import { partPositions, ResultsCopy, type StoredOutcome } from '../db/results-store';
 import {
-  aggregateParts, listParts, markPartResultsFetched, planParts, recordPartStatus, recordPartSubmitted,
+  aggregateParts, listParts, markPartResultsFetched, planParts, recordPartStatus, recordPartSubmitted, type ProviderBatchRecord,
 } from '../db/provider-batches-store';
 import { limitsFor } from '../client/provider-limits';
 import { priceFor } from './prices';
@@ -50,7 +51,6 @@ export interface StatusView {
 
 export function createBatchActivities(deps: ActivityDeps) {
   const { pool } = deps;
-  const chunkSize = deps.resultsChunkSize ?? 500;
 
   async function requireBatch(batchId: string): Promise<BatchRecord> {
     const batch = await getBatch(pool, batchId);
@@ -175,31 +175,32 @@ export function createBatchActivities(deps: ActivityDeps) {
       return trackStep(pool, batchSubject(input.batchId), 'fetch_results', async (attempt) => {
         const batch = await requireBatch(input.batchId);
         const provider = providerFor(batch);
+        const finalStatus = input.finalStatus ?? (isTerminalBatchStatus(batch.status) ? batch.status : 'failed');
+        const leftoverStatus = finalStatus === 'expired' ? 'expired' : finalStatus === 'canceled' ? 'canceled' : 'missing';
+        const leftover = {
+          status: leftoverStatus,
+          message: leftoverStatus === 'missing'
+            ? `no result line for this request (batch ${finalStatus})`
+            : `request not processed: batch ${finalStatus}${input.reason ? ` (${input.reason})` : ''}`,
+        } as const;
         let unknownIds = 0;
         let malformedLines = 0;
         if (!batch.resultsFetchedAt) {
           for (const part of await listParts(pool, batch.id, batch.round)) {
-            if (!part.providerBatchId || part.resultsFetchedAt) continue;
+            if (part.resultsFetchedAt) continue;
             // The poll that saw the part finish already stored that it has results (and streamResults reads the
             // batch once more to find them); the provider is asked again only when that is not known.
-            const resultsAvailable = (isTerminalBatchStatus(part.status) && part.resultsAvailable)
-              || (await provider.getStatus(part.providerBatchId)).resultsAvailable;
-            if (resultsAvailable) {
-              const counted = await storeResultStream(batch.id, batch.round, provider.streamResults(part.providerBatchId));
-              unknownIds += counted.unknownIds;
-              malformedLines += counted.malformedLines;
-            }
-            await markPartResultsFetched(pool, part);
+            const resultsAvailable = part.providerBatchId !== null && ((isTerminalBatchStatus(part.status) && part.resultsAvailable)
+              || (await provider.getStatus(part.providerBatchId)).resultsAvailable);
+            const counted = await storePartResults(part, resultsAvailable ? provider.streamResults(part.providerBatchId!) : [], leftover);
+            unknownIds += counted.unknownIds;
+            malformedLines += counted.malformedLines;
           }
         }
-        const finalStatus = input.finalStatus ?? (isTerminalBatchStatus(batch.status) ? batch.status : 'failed');
-        const leftoverStatus = finalStatus === 'expired' ? 'expired' : finalStatus === 'canceled' ? 'canceled' : 'missing';
         const summary = await inTransaction(pool, (db) =>
           completeResults(db, batch.id, {
-            leftoverStatus,
-            leftoverMessage: leftoverStatus === 'missing'
-              ? `no result line for this request (batch ${finalStatus})`
-              : `request not processed: batch ${finalStatus}${input.reason ? ` (${input.reason})` : ''}`,
+            leftoverStatus: leftover.status,
+            leftoverMessage: leftover.message,
             finalStatus: input.finalStatus,
             // We cancelled the batch ourselves (deadline or operator): that decides its final status, whatever the
             // provider calls a cancelled batch (OpenAI: cancelled; Anthropic: ended).
@@ -292,41 +293,63 @@ export function createBatchActivities(deps: ActivityDeps) {
     return { status, counts: aggregate.counts, resultsAvailable: parts.every((part) => part.resultsAvailable) };
   }
 
-  async function storeResultStream(batchId: string, round: number, lines: AsyncIterable<ProviderResultLine>) {
-    let chunk: StoredOutcome[] = [];
-    let unknownIds = 0;
-    let malformedLines = 0;
-    let seen = 0;
-    // One chunk is written while the next is read and parsed (PostgreSQL and this process work at the same time);
-    // at most two chunks are held, so memory stays flat.
-    let writing: Promise<void> = Promise.resolve();
-    const flush = async () => {
-      const outcomes = chunk;
-      chunk = [];
-      const lineCount = seen;
-      await writing;
-      writing = applyOutcomes(pool, batchId, round, outcomes).then(({ matched }) => {
-        unknownIds += outcomes.length - matched;
-        Context.current().heartbeat({ lines: lineCount });
-      });
-      // A failed write must not go unobserved while the next chunk is read; it is rethrown at the next flush.
-      writing.catch(() => undefined);
-    };
-    for await (const line of lines) {
-      seen += 1;
-      const outcome = toStoredOutcome(line);
-      if (line.kind === 'malformed') malformedLines += 1;
-      if (outcome) chunk.push(outcome);
-      if (chunk.length >= chunkSize) await flush();
-    }
-    await flush();
-    await writing;
-    if (unknownIds || malformedLines) {
-      await appendEvent(pool, 'batch', batchId, 'results_anomalies', { detail: { unknownIds, malformedLines } });
-    }
-    return { unknownIds, malformedLines };
+  /**
+   * Streams one part's result file into request_results with COPY, then one `leftover` outcome for each of the
+   * part's requests that had no line, in one transaction that also marks the part's results fetched: a part's
+   * outcomes land all at once or not at all, and a retried attempt starts clean. Lines are joined to requests by
+   * provider-side id; lines for ids never submitted and repeated lines are counted, not stored.
+   */
+  async function storePartResults(
+    part: ProviderBatchRecord,
+    lines: AsyncIterable<ProviderResultLine> | Iterable<ProviderResultLine>,
+    leftover: { status: 'missing' | 'expired' | 'canceled'; message: string },
+  ) {
+    return inTransaction(pool, async (db) => {
+      const positions = await partPositions(db, part);
+      const copy = new ResultsCopy(db, part.batchId, part.round);
+      let unknownIds = 0;
+      let duplicateLines = 0;
+      let malformedLines = 0;
+      let seen = 0;
+      try {
+        for await (const line of lines) {
+          seen += 1;
+          if (seen % HEARTBEAT_EVERY_LINES === 0) Context.current().heartbeat({ part: part.part, lines: seen });
+          if (line.kind === 'malformed') malformedLines += 1;
+          const outcome = toStoredOutcome(line);
+          if (!outcome) continue;
+          const position = positions.get(outcome.customId);
+          if (position === undefined) unknownIds += 1;
+          else if (position === STORED) duplicateLines += 1;
+          else {
+            positions.set(outcome.customId, STORED);
+            const behind = copy.write(position, outcome);
+            if (behind) await behind;
+          }
+        }
+        const left = { status: leftover.status, errorCode: leftover.status, errorMessage: leftover.message, retryable: true };
+        for (const position of positions.values()) {
+          if (position === STORED) continue;
+          const behind = copy.write(position, left);
+          if (behind) await behind;
+        }
+      } catch (error) {
+        await copy.abort(error as Error);
+        throw error;
+      }
+      await copy.end();
+      await markPartResultsFetched(db, part);
+      if (unknownIds || malformedLines || duplicateLines) {
+        await appendEvent(db, 'batch', part.batchId, 'results_anomalies', { detail: { part: part.part, unknownIds, malformedLines, duplicateLines } });
+      }
+      return { unknownIds, malformedLines };
+    });
   }
 }
+
+/** Marks a provider id whose result is already stored in this part (a repeated line is not stored twice). */
+const STORED = -1;
+const HEARTBEAT_EVERY_LINES = 1000;
 
 async function* pageRequests(db: PoolClient, batchId: string, pageSize: number, status?: RequestStatus) {
   let afterPosition = -1;

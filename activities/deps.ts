@@ -17,6 +17,4 @@ export interface ActivityDeps {
   taskQueue?: string;
   /** Token prices for cost reporting. */
   prices?: PriceTable;
-  /** Rows per results chunk written to PostgreSQL. */
-  resultsChunkSize?: number;
 }

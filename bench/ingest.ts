@@ -1,12 +1,12 @@
 /**
  * Results ingest: one Anthropic batch of N requests (100,000 by default: one provider batch, one results file of N
  * lines), the fake's replies padded so each line is about `lineBytes` (100,000 lines ≈ 100 MB). Once the provider
- * batch has finished, pollNow wakes the workflow and fetch_results streams the file into batch_requests. Rows per
+ * batch has finished, pollNow wakes the workflow and fetch_results streams the file into request_results (COPY, one transaction per part). Rows per
  * second = N / the fetch_results step's duration (step_attempts: attempt start to success). The worker's peak RSS
  * growth over that step is read from the kernel (VmHWM reset just before, plus 20 ms sampling).
  *
- * The floor: PostgreSQL's own COPY FROM STDIN of the same rows (the stored outcome columns, exported back out of
- * batch_requests) into a scratch table with the same primary key, in the same database, right after.
+ * The floor: PostgreSQL's own COPY FROM STDIN of the same rows (exported back out of request_results) into a scratch
+ * table of the same shape (LIKE request_results INCLUDING ALL), in the same database, right after.
  */
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,7 +20,7 @@ import { round2, type BenchDetails } from './report';
 /** Bytes of a succeeded Anthropic result line besides the reply text (measured on the fake's format). */
 const LINE_OVERHEAD_BYTES = 390;
 
-const OUTCOME_COLUMNS = 'batch_id, custom_id, status, result, error_code, error_message, retryable, input_tokens, output_tokens, completed_at';
+const OUTCOME_COLUMNS = 'batch_id, round, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens, completed_at';
 
 export async function runIngest(ctx: BenchContext, worker: WorkerProcess, details: BenchDetails) {
   const { lines, lineBytes } = ctx.preset.ingest;
@@ -64,8 +64,8 @@ export async function runIngest(ctx: BenchContext, worker: WorkerProcess, detail
       if (rows[0]?.results_fetched_at) break;
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
-        const { rows: stored } = await ctx.pool.query(`SELECT count(*) AS n FROM batch_requests WHERE batch_id = $1 AND status <> 'pending'`, [batch.id]);
-        ctx.log(`ingest: ${stored[0].n}/${lines} rows stored, worker RSS ${worker.rss().rssMb.toFixed(0)} MB`);
+        // The part's rows commit together at the end, so progress shows as the worker's memory and time only.
+        ctx.log(`ingest: ${((Date.now() - t0) / 1000).toFixed(0)}s, worker RSS ${worker.rss().rssMb.toFixed(0)} MB`);
       }
       if (Date.now() - t0 > 600_000) throw new Error('results not stored 10 minutes after pollNow');
       await sleep(20);
@@ -80,7 +80,7 @@ export async function runIngest(ctx: BenchContext, worker: WorkerProcess, detail
     );
     const ingestSeconds = (steps[0].succeeded_at.getTime() - steps[0].last_attempt_at.getTime()) / 1000;
     const { rows: counted } = await ctx.pool.query(
-      `SELECT count(*) FILTER (WHERE status = 'succeeded') AS succeeded, count(*) AS total FROM batch_requests WHERE batch_id = $1`, [batch.id],
+      `SELECT count(*) FILTER (WHERE status = 'succeeded') AS succeeded, count(*) AS total FROM request_outcomes WHERE batch_id = $1`, [batch.id],
     );
     if (Number(counted[0].succeeded) !== lines) throw new Error(`only ${counted[0].succeeded}/${lines} results stored as succeeded`);
     const ingestRowsPerSec = Math.round(lines / ingestSeconds);
@@ -134,16 +134,13 @@ async function copyFloor(ctx: BenchContext, batchId: string): Promise<{ rows: nu
     if (!/^[0-9a-f-]{36}$/.test(batchId)) throw new Error('unexpected batch id');
     const chunks: Buffer[] = [];
     await pipeline(
-      client.query(copyTo(`COPY (SELECT ${OUTCOME_COLUMNS} FROM batch_requests WHERE batch_id = '${batchId}') TO STDOUT`)),
+      client.query(copyTo(`COPY (SELECT ${OUTCOME_COLUMNS} FROM request_results WHERE batch_id = '${batchId}') TO STDOUT`)),
       new Writable({ write(chunk: Buffer, _encoding, done) { chunks.push(chunk); done(); } }),
     );
     const bytes = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     await client.query('DROP TABLE IF EXISTS bench_copy_scratch');
-    await client.query(
-      `CREATE TABLE bench_copy_scratch (
-         batch_id uuid NOT NULL, custom_id text NOT NULL, status text NOT NULL, result jsonb, error_code text, error_message text,
-         retryable boolean, input_tokens integer, output_tokens integer, completed_at timestamptz, PRIMARY KEY (batch_id, custom_id))`,
-    );
+    // The same table shape as request_results (columns, primary key, check constraint).
+    await client.query('CREATE TABLE bench_copy_scratch (LIKE request_results INCLUDING ALL)');
     await sleep(500);
     const started = process.hrtime.bigint();
     await pipeline(Readable.from(chunks), client.query(copyFrom(`COPY bench_copy_scratch (${OUTCOME_COLUMNS}) FROM STDIN`)));

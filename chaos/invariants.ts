@@ -75,7 +75,7 @@ export async function checkInvariants(ctx: {
   const batchRows = new Map((await q(`SELECT id, idempotency_key, workflow_id, status, provider, provider_batch_id, results_fetched_at,
       handler_dispatched_at, failure_code FROM batches`)).map((row) => [row.idempotency_key as string, row]));
   const requestRows = new Map<string, Map<string, { status: string; error_code: string | null }>>();
-  for (const row of await q('SELECT batch_id, custom_id, status, error_code FROM batch_requests')) {
+  for (const row of await q('SELECT batch_id, custom_id, status, error_code FROM request_outcomes')) {
     if (!requestRows.has(row.batch_id)) requestRows.set(row.batch_id, new Map());
     requestRows.get(row.batch_id)!.set(row.custom_id, { status: row.status, error_code: row.error_code });
   }

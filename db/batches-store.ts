@@ -1,8 +1,9 @@
 import type { BatchStatus, RequestCounts, RequestStatus, ResultSummary } from '../common/types';
 import { appendEvent } from './events-store';
 import type { Queryable } from './queryable';
+import { insertUnplannedLeftovers, outcomeTotals, type OutcomeTotals } from './results-store';
 
-/** SQL for the batch table group: batches and batch_requests. */
+/** SQL for the batch table group: batches and batch_requests (outcomes: results-store.ts, read through request_outcomes). */
 
 export interface BatchRecord {
   id: string;
@@ -68,18 +69,6 @@ export interface RequestRecord {
   attempts: number;
   deadLettered: boolean;
   costUsd: number | null;
-}
-
-/** A result line ready to store: one request's outcome. */
-export interface StoredOutcome {
-  customId: string;
-  status: Exclude<RequestStatus, 'pending' | 'missing'>;
-  result?: unknown;
-  errorCode?: string;
-  errorMessage?: string;
-  retryable?: boolean;
-  inputTokens?: number;
-  outputTokens?: number;
 }
 
 const BATCH_COLUMNS = `id, idempotency_key, workflow_id, provider, model, status, provider_batch_id, provider_status, handler_name,
@@ -290,46 +279,9 @@ async function transition(
 export { transition as transitionBatch };
 
 /**
- * Stores one chunk of outcomes, joined by custom id. Lines for ids that were never submitted match nothing and are
- * counted. Re-applying the same chunk (a retried fetch) writes the same values.
- *
- * The `= ANY($4)` list repeats the join keys on purpose: right after a large batch is inserted the planner's
- * statistics still say the batch has a few rows, and without the list it hashes the whole batch for every chunk
- * (100,000-row batch: ~5x slower ingest); with it, each chunk only touches its own rows through the unique index.
- */
-export async function applyOutcomes(db: Queryable, batchId: string, round: number, outcomes: StoredOutcome[]): Promise<{ matched: number }> {
-  if (outcomes.length === 0) return { matched: 0 };
-  const { rowCount } = await db.query(
-    `UPDATE batch_requests r
-        SET status = o.status, result = o.result, error_code = o.error_code, error_message = o.error_message,
-            retryable = o.retryable, input_tokens = o.input_tokens, output_tokens = o.output_tokens, completed_at = now()
-       FROM jsonb_to_recordset($2::jsonb) AS o(custom_id text, status text, result jsonb, error_code text,
-                                               error_message text, retryable boolean, input_tokens int, output_tokens int)
-      WHERE r.batch_id = $1 AND r.round = $3 AND r.provider_custom_id = ANY($4::text[]) AND r.provider_custom_id = o.custom_id`,
-    [
-      batchId,
-      JSON.stringify(
-        outcomes.map((outcome) => ({
-          custom_id: outcome.customId,
-          status: outcome.status,
-          result: outcome.result ?? null,
-          error_code: outcome.errorCode ?? null,
-          error_message: outcome.errorMessage ?? null,
-          retryable: outcome.retryable ?? null,
-          input_tokens: outcome.inputTokens ?? null,
-          output_tokens: outcome.outputTokens ?? null,
-        })),
-      ),
-      round,
-      outcomes.map((outcome) => outcome.customId),
-    ],
-  );
-  return { matched: rowCount ?? 0 };
-}
-
-/**
- * Closes the results phase: requests with no line become `leftoverStatus` (missing, expired or canceled), token usage
- * is rolled up, results_fetched_at is stamped, and the final status (if given) is applied.
+ * Closes the results phase (after every part's results and leftovers are stored): requests that belong to no part
+ * become `leftoverStatus` (missing, expired or canceled), token usage and cost are rolled up, results_fetched_at is
+ * stamped, and the final status (if given) is applied.
  */
 export async function completeResults(
   db: Queryable,
@@ -347,28 +299,20 @@ export async function completeResults(
     price?: { inputPerMTokUsd: number; outputPerMTokUsd: number } | null;
   },
 ): Promise<ResultSummary> {
-  await db.query(
-    `UPDATE batch_requests SET status = $2, error_code = $2, error_message = $3, retryable = true, completed_at = now()
-      WHERE batch_id = $1 AND status = 'pending'`,
-    [batchId, options.leftoverStatus, options.leftoverMessage],
-  );
+  await insertUnplannedLeftovers(db, batchId, { status: options.leftoverStatus, message: options.leftoverMessage });
   if (options.price) {
     await db.query(
-      `UPDATE batch_requests
-          SET cost_usd = (COALESCE(input_tokens, 0) * $2::numeric + COALESCE(output_tokens, 0) * $3::numeric) / 1000000
-        WHERE batch_id = $1`,
+      `UPDATE batches SET input_price_per_mtok_usd = $2, output_price_per_mtok_usd = $3 WHERE id = $1`,
       [batchId, options.price.inputPerMTokUsd, options.price.outputPerMTokUsd],
     );
   }
-  await db.query(
-    `UPDATE batches b SET input_tokens = t.input_tokens, output_tokens = t.output_tokens, cost_usd = t.cost_usd,
-            dead_lettered_requests = t.dead_lettered,
+  const totals = await outcomeTotals(db, batchId);
+  const { rows: rolledUp } = await db.query(
+    `UPDATE batches b SET input_tokens = $2, output_tokens = $3, cost_usd = $4::numeric,
             results_fetched_at = COALESCE(b.results_fetched_at, now()), updated_at = now()
-       FROM (SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens,
-                    sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead_lettered
-               FROM batch_requests WHERE batch_id = $1) t
-      WHERE b.id = $1`,
-    [batchId],
+      WHERE b.id = $1
+      RETURNING cost_usd, dead_lettered_requests`,
+    [batchId, totals.inputTokens, totals.outputTokens, totals.costUsd],
   );
   if (options.finalStatus) {
     const set: Record<string, unknown> = { ended_at: { raw: 'COALESCE(b.ended_at, now())' } };
@@ -379,24 +323,23 @@ export async function completeResults(
     }
     await transition(db, batchId, options.finalStatus, 'finalized', set, options.failure ?? {}, options.replaceable);
   }
-  const summary = await summarizeRequests(db, batchId);
+  const summary = toResultSummary(totals);
   summary.unknownIds = options.unknownIds;
   summary.malformedLines = options.malformedLines;
-  const { rows: totals } = await db.query('SELECT cost_usd, dead_lettered_requests FROM batches WHERE id = $1', [batchId]);
-  summary.costUsd = totals[0].cost_usd === null ? null : Number(totals[0].cost_usd);
-  summary.deadLetteredRequests = totals[0].dead_lettered_requests;
+  summary.costUsd = rolledUp[0].cost_usd === null ? null : Number(rolledUp[0].cost_usd);
+  summary.deadLetteredRequests = rolledUp[0].dead_lettered_requests;
   await appendEvent(db, 'batch', batchId, 'results_stored', { detail: { ...summary } });
   return summary;
 }
 
 export async function summarizeRequests(db: Queryable, batchId: string): Promise<ResultSummary> {
-  const { rows } = await db.query(
-    `SELECT status, count(*)::int AS n FROM batch_requests WHERE batch_id = $1 GROUP BY status`,
-    [batchId],
-  );
+  return toResultSummary(await outcomeTotals(db, batchId));
+}
+
+function toResultSummary(totals: OutcomeTotals): ResultSummary {
   const summary: ResultSummary = { succeeded: 0, errored: 0, expired: 0, canceled: 0, missing: 0, unknownIds: 0, malformedLines: 0 };
-  for (const row of rows) {
-    if (row.status in summary) summary[row.status as keyof ResultSummary] = row.n;
+  for (const [status, count] of Object.entries(totals.counts)) {
+    if (status in summary) summary[status as keyof ResultSummary] = count;
   }
   return summary;
 }
@@ -420,7 +363,7 @@ export async function listRequests(
   const { rows } = await db.query(
     `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens,
             attempts, dead_lettered_at, cost_usd
-       FROM batch_requests
+       FROM request_outcomes
       WHERE batch_id = $1 AND position > $2 AND ($4::text IS NULL OR status = $4)
       ORDER BY position LIMIT $3`,
     [batchId, page.afterPosition ?? -1, page.limit, page.status ?? null],
@@ -449,16 +392,17 @@ export async function listRequests(
 export async function planResubmission(db: Queryable, batchId: string): Promise<{ resubmitted: number; deadLettered: number; round: number }> {
   const batch = await getBatchForUpdate(db, batchId);
   if (!batch) throw new Error(`batch ${batchId} does not exist`);
-  const retryable = `batch_id = $1 AND round = $2 AND dead_lettered_at IS NULL
-    AND (status IN ('expired', 'missing') OR (status = 'errored' AND retryable IS TRUE))`;
+  // The round's outcome stays in request_results; a resubmitted request is pending again because its new round has none.
+  const retryable = `r.batch_id = $1 AND r.round = $2 AND r.dead_lettered_at IS NULL
+    AND o.batch_id = r.batch_id AND o.round = r.round AND o.position = r.position
+    AND (o.status IN ('expired', 'missing') OR (o.status = 'errored' AND o.retryable IS TRUE))`;
   const { rowCount: deadLettered } = await db.query(
-    `UPDATE batch_requests SET dead_lettered_at = now() WHERE ${retryable} AND attempts >= $3`,
+    `UPDATE batch_requests r SET dead_lettered_at = now() FROM request_results o WHERE ${retryable} AND r.attempts >= $3`,
     [batchId, batch.round, batch.maxRequestAttempts],
   );
   const { rowCount: resubmitted } = await db.query(
-    `UPDATE batch_requests
-        SET round = round + 1, part = NULL, provider_custom_id = NULL, status = 'pending', result = NULL, completed_at = NULL
-      WHERE ${retryable} AND attempts < $3`,
+    `UPDATE batch_requests r SET round = r.round + 1, part = NULL, provider_custom_id = NULL
+       FROM request_results o WHERE ${retryable} AND r.attempts < $3`,
     [batchId, batch.round, batch.maxRequestAttempts],
   );
   if (deadLettered) {

@@ -62,7 +62,7 @@ export async function planParts(db: Queryable, batchId: string, round: number, l
   if (existing.length > 0) return existing;
   const { rows } = await db.query(
     `SELECT position, custom_id, octet_length(params::text) + octet_length(custom_id) + 64 AS bytes
-       FROM batch_requests WHERE batch_id = $1 AND round = $2 AND status = 'pending' ORDER BY position`,
+       FROM request_outcomes WHERE batch_id = $1 AND round = $2 AND status = 'pending' ORDER BY position`,
     [batchId, round],
   );
   if (rows.length === 0) throw new Error(`batch ${batchId} has no pending requests for round ${round}`);

@@ -49,7 +49,7 @@ for (const provider of ['openai', 'anthropic'] as const) test(`${provider} cance
   const batch = await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
   assert.equal(batch.status, 'canceled');
   assert.ok(env.fake.counters(providerBatchId)!.cancel >= 1);
-  const { rows } = await env.pool.query(`SELECT status, count(*)::int AS n FROM batch_requests WHERE batch_id = $1 GROUP BY status`, [batchId]);
+  const { rows } = await env.pool.query(`SELECT status, count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 GROUP BY status`, [batchId]);
   const counts = Object.fromEntries(rows.map((row) => [row.status, row.n]));
   assert.ok(counts.succeeded > 0 && counts.canceled > 0, `partial results kept: ${JSON.stringify(counts)}`);
   const { rows: calls } = await env.pool.query('SELECT outcome FROM handler_calls WHERE batch_id = $1', [batchId]);

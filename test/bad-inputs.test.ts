@@ -59,7 +59,7 @@ interface ProviderCase {
     status?: string;
     requests?: Record<string, number>;
     errorCodes?: Record<string, number>;
-    anomalies?: { unknownIds?: number; malformedLines?: number };
+    anomalies?: { unknownIds?: number; malformedLines?: number; duplicateLines?: number };
     retriedStep?: string;
     providerBatches?: number;
     deadLetter?: { step: string; errorClass: string; nonRetryable?: boolean; tryCount?: number; message: string };
@@ -285,7 +285,7 @@ describe('client API: strings built to break SQL are stored and used verbatim', 
         const batch = await client.waitForBatch(batchId, { timeoutMs: 60_000 });
         assert.equal(batch.status, 'ended');
         const { rows } = await env.pool.query(
-          'SELECT custom_id, params, status, result FROM batch_requests WHERE batch_id = $1 ORDER BY position', [batchId],
+          'SELECT custom_id, params, status, result FROM request_outcomes WHERE batch_id = $1 ORDER BY position', [batchId],
         );
         assert.deepEqual(rows.map((row) => row.custom_id), input.requests.map((request) => request.customId), 'custom ids stored verbatim');
         assert.deepEqual(rows.map((row) => row.params), input.requests.map((request) => request.params), 'request bodies stored verbatim');
@@ -341,13 +341,13 @@ describe('CLI: exit 2 and a message naming the cause', { concurrency: 3 }, () =>
 // ---- Provider responses ----
 
 async function requestStatuses(batchId: string): Promise<Record<string, number>> {
-  const { rows } = await env.pool.query('SELECT status, count(*)::int AS n FROM batch_requests WHERE batch_id = $1 GROUP BY status', [batchId]);
+  const { rows } = await env.pool.query('SELECT status, count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 GROUP BY status', [batchId]);
   return Object.fromEntries(rows.map((row) => [row.status, row.n]));
 }
 
 async function errorCodes(batchId: string): Promise<Record<string, number>> {
   const { rows } = await env.pool.query(
-    'SELECT error_code, count(*)::int AS n FROM batch_requests WHERE batch_id = $1 AND error_code IS NOT NULL GROUP BY error_code', [batchId],
+    'SELECT error_code, count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 AND error_code IS NOT NULL GROUP BY error_code', [batchId],
   );
   return Object.fromEntries(rows.map((row) => [row.error_code, row.n]));
 }
@@ -386,7 +386,7 @@ async function runProviderCase(item: ProviderCase): Promise<void> {
   if (expect.anomalies) {
     const events = (await env.client.getTimeline('batch', batchId)).filter((event) => event.kind === 'results_anomalies');
     assert.equal(events.length, 1, 'anomalies are recorded once');
-    assert.deepEqual(events[0]!.detail, { unknownIds: 0, malformedLines: 0, ...expect.anomalies });
+    assert.deepEqual(events[0]!.detail, { part: 0, unknownIds: 0, malformedLines: 0, duplicateLines: 0, ...expect.anomalies });
   }
   if (expect.retriedStep) {
     const step = steps.find((entry) => entry.step === expect.retriedStep);

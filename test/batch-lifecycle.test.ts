@@ -26,7 +26,7 @@ async function handlerCalls(batchId: string) {
 
 async function requestRows(batchId: string) {
   const { rows } = await env.pool.query(
-    'SELECT custom_id, status, result, error_code, retryable, input_tokens FROM batch_requests WHERE batch_id = $1 ORDER BY position',
+    'SELECT custom_id, status, result, error_code, retryable, input_tokens FROM request_outcomes WHERE batch_id = $1 ORDER BY position',
     [batchId],
   );
   return new Map(rows.map((row) => [row.custom_id, row]));

@@ -38,7 +38,7 @@ for (const provider of ['gemini', 'xai'] as const) {
     assert.ok(batch.resultsFetchedAt && batch.handlerDispatchedAt);
     assert.ok(batch.inputTokens > 0, 'token usage rolled up');
 
-    const { rows } = await env.pool.query('SELECT custom_id, status, result FROM batch_requests WHERE batch_id = $1', [batchId]);
+    const { rows } = await env.pool.query('SELECT custom_id, status, result FROM request_outcomes WHERE batch_id = $1', [batchId]);
     const byId = new Map(rows.map((row) => [row.custom_id as string, row]));
     assert.deepEqual(requests.map((request) => byId.get(request.customId)?.status), ['succeeded', 'succeeded', 'succeeded', 'errored', 'missing']);
     // The fake echoes the request's id in its answer: a result joined to the wrong request would show here.

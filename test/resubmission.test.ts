@@ -21,7 +21,7 @@ after(async () => env?.teardown());
 async function rows(batchId: string) {
   const result = await env.pool.query(
     `SELECT custom_id, status, retryable, attempts, round, dead_lettered_at, input_tokens, output_tokens, cost_usd
-       FROM batch_requests WHERE batch_id = $1 ORDER BY position`, [batchId],
+       FROM request_outcomes WHERE batch_id = $1 ORDER BY position`, [batchId],
   );
   return new Map(result.rows.map((row) => [row.custom_id, row]));
 }

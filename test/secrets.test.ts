@@ -156,7 +156,7 @@ test('batches, a job and a provider error that quotes the API key run on the sto
   // Where the data belongs, it is: PostgreSQL holds bodies, results, metadata and the job's input and output.
   const { rows } = await env.pool.query(
     `SELECT (SELECT count(*) FROM batch_requests WHERE params::text LIKE '%' || $1 || '%')::int AS content,
-            (SELECT count(*) FROM batch_requests WHERE result::text LIKE '%' || $2 || '%')::int AS results,
+            (SELECT count(*) FROM request_results WHERE result::text LIKE '%' || $2 || '%')::int AS results,
             (SELECT count(*) FROM batches WHERE metadata::text LIKE '%' || $3 || '%')::int AS metadata,
             (SELECT count(*) FROM jobs WHERE input::text LIKE '%' || $4 || '%' AND output::text LIKE '%' || $4 || '%')::int AS job`,
     [CONTENT, RESULT, METADATA, JOB_INPUT],

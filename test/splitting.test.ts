@@ -43,7 +43,7 @@ for (const provider of ['anthropic', 'openai'] as const) {
     const created = env.fake.createdBatches().filter((info) => parts.some((part) => part.provider_batch_id === info.id));
     assert.equal(created.length, expectedParts, 'one provider batch per part, none twice');
     const { rows: counts } = await env.pool.query(
-      `SELECT status, count(*)::int AS n FROM batch_requests WHERE batch_id = $1 GROUP BY status`, [batchId],
+      `SELECT status, count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 GROUP BY status`, [batchId],
     );
     assert.deepEqual(counts, [{ status: 'succeeded', n: 120_000 }]);
     const { rows: calls } = await env.pool.query('SELECT succeeded, results_seen FROM handler_calls WHERE batch_id = $1', [batchId]);
@@ -62,7 +62,7 @@ test('custom ids that break the provider rule are mapped through the stored tabl
   const { batchId } = await env.client.submitBatch({ provider: 'anthropic', model: 'model-x', requests, handler: 'record', pollScheduleMs: [300] });
   await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
   const { rows } = await env.pool.query(
-    'SELECT custom_id, provider_custom_id, status, result FROM batch_requests WHERE batch_id = $1 ORDER BY position', [batchId],
+    'SELECT custom_id, provider_custom_id, status, result FROM request_outcomes WHERE batch_id = $1 ORDER BY position', [batchId],
   );
   assert.deepEqual(rows.map((row) => row.provider_custom_id), ['bkmap-0', 'bkmap-1', 'bkmap-2', 'plain_id-3']);
   for (const row of rows) {

@@ -85,6 +85,6 @@ test('a batch survives its worker being SIGKILLed mid-poll', { timeout: 180_000 
   assert.equal(calls[0].succeeded, 4);
   const kinds = (await env.client.getTimeline('batch', batchId)).map((event) => event.kind);
   assert.ok(!kinds.some((kind) => kind.startsWith('sweep')), 'no sweep was involved');
-  const { rows } = await env.pool.query(`SELECT count(*)::int AS n FROM batch_requests WHERE batch_id = $1 AND status = 'succeeded'`, [batchId]);
+  const { rows } = await env.pool.query(`SELECT count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 AND status = 'succeeded'`, [batchId]);
   assert.equal(rows[0].n, 4);
 });

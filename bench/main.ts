@@ -232,14 +232,19 @@ export interface BenchContext {
   floorTaskQueue: string;
   /** Where worker logs go. */
   dataDir: string;
-  /** Starts the stock worker (worker/main.ts) as a subprocess with the run's tuning; resolves once it polls. */
-  startWorker(name: string): Promise<WorkerProcess>;
+  /** Starts the stock worker (worker/main.ts) as a subprocess with the run's tuning (`overrides` win); resolves once it polls. */
+  startWorker(name: string, overrides?: WorkerTuning): Promise<WorkerProcess>;
   /** Starts the floor worker (bench/floor-workflows.ts, no-op activities) with the same tuning. */
   startFloorWorker(name: string): Promise<WorkerProcess>;
   /** Inserts batches through db/batches-store insertBatch (the client's own insert), `concurrency` at a time. */
   insertBatches(batches: NewBatch[], onProgress?: (done: number) => void): Promise<BatchRecord[]>;
   /** Starts the batch workflows (client/start-options batchStartOptions), `concurrency` at a time. */
-  startBatchWorkflows(batches: BatchRecord[], args?: (batch: BatchRecord) => Record<string, unknown>, onProgress?: (done: number) => void): Promise<void>;
+  startBatchWorkflows(
+    batches: BatchRecord[],
+    args?: (batch: BatchRecord) => Record<string, unknown>,
+    onProgress?: (done: number) => void,
+    pacing?: { startAt(index: number): number },
+  ): Promise<void>;
   /** Temporal Web link of a workflow, when the UI is on. */
   webLink(workflowId: string): string | undefined;
 }
@@ -434,8 +439,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       taskQueue,
       floorTaskQueue,
       dataDir,
-      startWorker: async (name) =>
-        track(await spawnWorker(name, [path.join(PROJECT_ROOT, 'worker', 'main.ts')], { ...baseEnv, BATCHKEEPER_TASK_QUEUE: taskQueue }, workerLog, log)),
+      startWorker: async (name, overrides = {}) =>
+        track(await spawnWorker(name, [path.join(PROJECT_ROOT, 'worker', 'main.ts')],
+          { ...baseEnv, ...tuningEnv(overrides), BATCHKEEPER_TASK_QUEUE: taskQueue }, workerLog, log)),
       startFloorWorker: async (name) =>
         track(await spawnWorker(name, [path.join(BENCH_DIR, 'main.ts'), '--floor-worker'], { ...baseEnv, BENCH_FLOOR_TASK_QUEUE: floorTaskQueue }, workerLog, log)),
       async insertBatches(batches, onProgress) {
@@ -447,9 +453,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         });
         return batches.map(toRecord);
       },
-      async startBatchWorkflows(batches, args, onProgress) {
+      async startBatchWorkflows(batches, args, onProgress, pacing) {
         let done = 0;
-        await mapLimit(batches, 48, async (batch) => {
+        await mapLimit(batches, 48, async (batch, index) => {
+          const wait = pacing ? pacing.startAt(index) - Date.now() : 0;
+          if (wait > 0) await sleep(wait);
           await temporal.workflow.start('batchWorkflow', {
             ...batchStartOptions(batch, taskQueue),
             args: [{ batchId: batch.id, ...(args ? args(batch) : {}) }],
@@ -502,7 +510,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     });
     await run('timeliness', async () => {
       await worker?.stop();
-      worker = await ctx.startWorker('ours-10k');
+      // A worker serving many long-lived batches should keep them all in its workflow cache: a miss replays the
+      // history on every timer. The SDK's default cache is sized from the heap (about 2,300 on a 4 GB heap).
+      const maxCachedWorkflows = options.tuning.maxCachedWorkflows ?? Math.ceil(preset.timeliness.inFlight * 1.1);
+      results.details.timelinessWorkerTuning = { maxCachedWorkflows };
+      worker = await ctx.startWorker('ours-10k', { maxCachedWorkflows });
       Object.assign(results, await runTimeliness(ctx, worker, results.details));
     });
     await worker?.stop();

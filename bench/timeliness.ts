@@ -134,17 +134,23 @@ export async function runTimeliness(ctx: BenchContext, worker: WorkerProcess, de
   try {
     ctx.log(`${inFlight} submitted batches, each polling every ${pollIntervalMs / 1000}s (${(inFlight / (pollIntervalMs / 1000)).toFixed(0)} polls/s needed), on one worker`);
     const batches = await presubmittedBatches(ctx, inFlight, pollIntervalMs);
+    // The starts are spread evenly over one poll interval, so the polls fall due at the steady rate that many open
+    // batches make (N / interval per second). Starting them all at once would instead make every later round of
+    // polls fall due in the same few seconds, which measures a burst, not batches in flight.
     const rampStart = Date.now();
+    const perSecond = inFlight / (pollIntervalMs / 1000);
+    ctx.log(`starting the ${inFlight} workflows evenly over ${pollIntervalMs / 1000}s (${perSecond.toFixed(1)}/s)`);
     const progress = setInterval(() => ctx.log(`ramp: workflows starting; worker RSS ${worker.rss().rssMb.toFixed(0)} MB`), 10_000);
     try {
-      await ctx.startBatchWorkflows(batches, undefined, (done) => ctx.log(`started ${done}/${inFlight} workflows`));
+      await ctx.startBatchWorkflows(batches, undefined, (done) => ctx.log(`started ${done}/${inFlight} workflows`), {
+        startAt: (index) => rampStart + (index * pollIntervalMs) / inFlight,
+      });
     } finally {
       clearInterval(progress);
     }
-    // The window starts once every batch is open; each poll due inside it is measured.
+    // The window opens once every batch is open: by then the first batches are on their first scheduled polls.
     const rampEnd = Date.now();
     const rampSeconds = (rampEnd - rampStart) / 1000;
-    // The first polls fall due one interval after the starts; the window opens then (all batches open, polling).
     const windowStart = Math.max(rampEnd, rampStart + pollIntervalMs);
     const windowEnd = windowStart + windowMs;
     ctx.log(`all ${inFlight} workflows started after ${rampSeconds.toFixed(0)}s; measuring the polls due from ` +

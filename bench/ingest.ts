@@ -60,8 +60,10 @@ export async function runIngest(ctx: BenchContext, worker: WorkerProcess, detail
     await ctx.temporal.workflow.getHandle(batch.workflowId).signal(pollNowSignal);
     let lastLog = t0;
     for (;;) {
-      const { rows } = await ctx.pool.query('SELECT results_fetched_at FROM batches WHERE id = $1', [batch.id]);
-      if (rows[0]?.results_fetched_at) break;
+      const { rows } = await ctx.pool.query(
+        `SELECT succeeded_at FROM step_attempts WHERE subject_kind = 'batch' AND subject_id = $1 AND step = 'fetch_results'`, [batch.id],
+      );
+      if (rows[0]?.succeeded_at) break;
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         // The part's rows commit together at the end, so progress shows as the worker's memory and time only.

@@ -16,15 +16,41 @@ export interface StepAttemptRecord {
   succeededAt: Date | null;
 }
 
-/** Called at the start of every activity attempt with Temporal's 1-based attempt number. */
+/**
+ * Called at the start of a retry (Temporal's 1-based attempt number ≥ 2), so a retry in progress shows in
+ * PostgreSQL. A first attempt is recorded once, when it ends (recordFirstAttemptOutcome). With no row yet (the first
+ * attempt died with its worker), the total is the attempt number.
+ */
 export async function recordAttemptStart(db: Queryable, kind: SubjectKind, subjectId: string, step: StepName, attempt: number) {
   await db.query(
     `INSERT INTO step_attempts (subject_kind, subject_id, step, attempt, total_attempts, last_attempt_at)
-     VALUES ($1, $2, $3, $4, 1, now())
+     VALUES ($1, $2, $3, $4, $4, now())
      ON CONFLICT (subject_kind, subject_id, step) DO UPDATE
        SET attempt = EXCLUDED.attempt, total_attempts = step_attempts.total_attempts + 1, last_attempt_at = now(),
            succeeded_at = NULL`,
     [kind, subjectId, step, attempt],
+  );
+}
+
+/**
+ * Records a first attempt (attempt 1 of a round) once it has ended: one statement instead of a start and an end
+ * write, which is most of the bookkeeping of a batch whose steps succeed first time (each poll is a first attempt).
+ */
+export async function recordFirstAttemptOutcome(
+  db: Queryable, kind: SubjectKind, subjectId: string, step: StepName, startedAt: Date,
+  failure: { errorClass: string; message: string } | null,
+) {
+  await db.query(
+    `INSERT INTO step_attempts (subject_kind, subject_id, step, attempt, total_attempts, last_attempt_at, succeeded_at,
+                                first_failure_at, last_error_class, last_error)
+     VALUES ($1, $2, $3, 1, 1, $4, CASE WHEN $5::text IS NULL THEN now() END, CASE WHEN $5::text IS NOT NULL THEN now() END, $5, $6)
+     ON CONFLICT (subject_kind, subject_id, step) DO UPDATE
+       SET attempt = 1, total_attempts = step_attempts.total_attempts + 1, last_attempt_at = EXCLUDED.last_attempt_at,
+           succeeded_at = EXCLUDED.succeeded_at,
+           first_failure_at = CASE WHEN $5::text IS NULL THEN NULL ELSE COALESCE(step_attempts.first_failure_at, now()) END,
+           last_error_class = COALESCE(EXCLUDED.last_error_class, step_attempts.last_error_class),
+           last_error = COALESCE(EXCLUDED.last_error, step_attempts.last_error)`,
+    [kind, subjectId, step, startedAt, failure?.errorClass ?? null, failure ? failure.message.slice(0, 4000) : null],
   );
 }
 

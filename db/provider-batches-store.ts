@@ -54,15 +54,16 @@ export async function listParts(db: Queryable, batchId: string, round: number): 
 const UPDATE_CHUNK = 5000;
 
 /**
- * Splits the round's pending requests into parts that fit the provider's limits (greedy, in submission order) and
- * gives each request its provider-side id. Does nothing when the round already has parts. Call in a transaction.
+ * Splits the round's requests (all still pending: a round has no outcomes before its parts exist) into parts that
+ * fit the provider's limits (greedy, in submission order) and gives each request its provider-side id. Does nothing
+ * when the round already has parts. Call in a transaction.
  */
 export async function planParts(db: Queryable, batchId: string, round: number, limits: ProviderLimits): Promise<ProviderBatchRecord[]> {
   const existing = await listParts(db, batchId, round);
   if (existing.length > 0) return existing;
   const { rows } = await db.query(
     `SELECT position, custom_id, octet_length(params::text) + octet_length(custom_id) + 64 AS bytes
-       FROM request_outcomes WHERE batch_id = $1 AND round = $2 AND status = 'pending' ORDER BY position`,
+       FROM batch_requests WHERE batch_id = $1 AND round = $2 ORDER BY position`,
     [batchId, round],
   );
   if (rows.length === 0) throw new Error(`batch ${batchId} has no pending requests for round ${round}`);

@@ -68,13 +68,12 @@ export class ResultsCopy {
    */
   write(position: number, outcome: OutcomeRow): Promise<void> | undefined {
     if (this.failure) throw this.failure;
-    const line = [
-      this.batchId, String(this.round), String(position), outcome.status,
-      outcome.result === undefined || outcome.result === null ? null : JSON.stringify(outcome.result),
-      outcome.errorCode ?? null, outcome.errorMessage ?? null,
-      outcome.retryable === undefined ? null : String(outcome.retryable),
-      integerOrNull(outcome.inputTokens), integerOrNull(outcome.outputTokens),
-    ].map(copyText).join('\t');
+    // Only the free-text fields can hold characters COPY treats specially; ids, numbers and the status cannot.
+    const line = `${this.batchId}\t${this.round}\t${position}\t${outcome.status}\t${
+      copyText(outcome.result === undefined || outcome.result === null ? null : JSON.stringify(outcome.result))}\t${
+      copyText(outcome.errorCode ?? null)}\t${copyText(outcome.errorMessage ?? null)}\t${
+      outcome.retryable === undefined ? '\\N' : String(outcome.retryable)}\t${
+      integerOrNull(outcome.inputTokens)}\t${integerOrNull(outcome.outputTokens)}`;
     // Lines go out in blocks: one CopyData message per line costs both ends more than the rows themselves.
     this.buffered += `${line}\n`;
     return this.buffered.length >= COPY_BLOCK_CHARS ? this.flush() : undefined;
@@ -107,16 +106,18 @@ export class ResultsCopy {
   }
 }
 
-/** COPY text format: \N is null; backslash, tab, newline and carriage return are escaped. */
+/** COPY text format: \N is null; backslash, tab, newline and carriage return are escaped (one pass). */
 function copyText(value: string | null): string {
   if (value === null) return '\\N';
-  return /[\\\t\n\r]/.test(value)
-    ? value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
-    : value;
+  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (char) => COPY_ESCAPES[char]!) : value;
 }
 
-function integerOrNull(value: number | undefined): string | null {
-  return typeof value === 'number' && Number.isInteger(value) ? String(value) : null;
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+function integerOrNull(value: number | undefined): string {
+  return typeof value === 'number' && Number.isInteger(value) ? String(value) : '\\N';
 }
 
 /**

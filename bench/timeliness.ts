@@ -2,7 +2,8 @@
  * Timeliness.
  *
  * Poll lateness: N batches (10,000 by default) in flight on one fresh worker, each polling every `pollIntervalMs`
- * against a provider batch that never finishes. Once all are submitted, a window of `windowMs` is measured: for a
+ * against a provider batch that never finishes, their workflows started evenly over one interval (the steady state of
+ * that many open batches; the worker caches them all). Once all are open, a window of `windowMs` is measured: for a
  * random sample of the batches, each poll scheduled inside the window is read from the workflow history, lateness =
  * when the poll activity started - when the workflow's timer was due (the workflow task's time + the timer's
  * duration), split into timer lag (server), workflow-task lag and activity-queue lag. Worker memory with that many

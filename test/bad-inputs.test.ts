@@ -374,8 +374,12 @@ async function runProviderCase(item: ProviderCase): Promise<void> {
   if (expect.deadLetter) {
     const letter = await waitFor(async () => (await env.client.getBatch(batchId)).deadLetter, 30_000, `${item.id}: dead letter`);
     assertDeadLetter(letter, expect.deadLetter);
-    const state = await env.client.batchState(batchId);
-    assert.equal(state.phase, 'dead_lettered', 'the workflow is parked, waiting for an operator');
+    // The letter is committed by an activity; the workflow parks when that activity's result reaches it.
+    const state = await waitFor(async () => {
+      const current = await env.client.batchState(batchId);
+      return current.phase === 'dead_lettered' ? current : undefined;
+    }, 10_000, `${item.id}: the workflow parked (phase dead_lettered), waiting for an operator`);
+    assert.equal(state.phase, 'dead_lettered');
   } else {
     await env.client.waitForBatch(batchId, { timeoutMs: 60_000 });
   }

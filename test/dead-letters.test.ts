@@ -105,8 +105,11 @@ test('an always-failing handler is dead-lettered after n tries; requeued after t
   assert.ok(letter.errorStack?.includes('TypeError'));
   assert.ok(letter.firstFailureAt <= letter.lastFailureAt);
 
-  const state = await env.client.batchState(batchId);
-  assert.equal(state.phase, 'dead_lettered');
+  // The letter is committed by an activity; the workflow parks when that activity's result reaches it.
+  const state = await waitFor(async () => {
+    const current = await env.client.batchState(batchId);
+    return current.phase === 'dead_lettered' ? current : undefined;
+  }, 10_000, 'the workflow parked (phase dead_lettered)');
   assert.equal(state.deadLetter?.deadLetterId, letter.id);
   const listed = await waitFor(async () => {
     const found = await admin.listWorkflows({ deadLettered: true, taskQueue: env.taskQueue });

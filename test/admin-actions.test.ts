@@ -27,7 +27,11 @@ test('poll now causes an immediate poll instead of waiting for the schedule', as
   });
   const providerBatchId = await submitted(batchId);
   assert.ok(env.fake.completeNow(providerBatchId), 'the provider finishes the batch now');
-  const state = await env.client.batchState(batchId);
+  // The provider id is stored by the submit activity; the workflow plans its next poll once that result reaches it.
+  const state = await waitFor(async () => {
+    const current = await env.client.batchState(batchId);
+    return current.nextPollAt ? current : undefined;
+  }, 10_000, 'the workflow planned its next poll');
   assert.ok(Date.parse(state.nextPollAt!) - Date.now() > 3_000_000, 'next scheduled poll is an hour away');
   const before_ = Date.now();
   await env.client.pollNow(batchId);

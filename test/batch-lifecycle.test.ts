@@ -159,7 +159,11 @@ test('a non-retryable provider error is not retried and parks the step as a dead
   assert.equal(details.deadLetter!.nonRetryable, true);
   assert.equal(details.deadLetter!.errorClass, 'ProviderRejected');
   assert.match(details.deadLetter!.errorMessage, /401/);
-  const state = await env.client.batchState(batchId);
+  // The letter is committed by an activity; the workflow parks when that activity's result reaches it.
+  const state = await waitFor(async () => {
+    const current = await env.client.batchState(batchId);
+    return current.phase === 'dead_lettered' ? current : undefined;
+  }, 10_000, 'the workflow parked (phase dead_lettered)');
   assert.equal(state.phase, 'dead_lettered');
   assert.equal(env.fake.counters(submitted!)!.retrieve, 1);
 });

@@ -146,7 +146,11 @@ test('batches, a job and a provider error that quotes the API key run on the sto
   const letter = await waitFor(async () => (await env.client.getBatch(anthropic.batchId)).deadLetter, 30_000, 'dead letter');
   assert.equal(letter.errorClass, 'ProviderRejected');
   assert.match(letter.errorMessage, /HTTP 401/);
-  parkedStateText = JSON.stringify(await env.temporal.workflow.getHandle(anthropic.workflowId).query(batchStateQuery));
+  // The letter is committed by an activity; the workflow parks (and its state shows the letter) a moment later.
+  parkedStateText = await waitFor(async () => {
+    const state = await env.temporal.workflow.getHandle(anthropic.workflowId).query(batchStateQuery);
+    return state.deadLetter ? JSON.stringify(state) : undefined;
+  }, 10_000, 'the parked workflow shows its dead letter');
   await new BatchkeeperAdmin(env.temporal, env.pool).requeueDeadLetter(letter.id, { resolvedBy: 'secrets-test' });
   assert.equal((await env.client.waitForBatch(anthropic.batchId, { timeoutMs: 60_000 })).status, 'ended');
 

@@ -301,7 +301,7 @@ export function createBatchActivities(deps: ActivityDeps) {
    */
   async function storePartResults(
     part: ProviderBatchRecord,
-    lines: AsyncIterable<ProviderResultLine> | Iterable<ProviderResultLine>,
+    blocks: AsyncIterable<ProviderResultLine[]> | Iterable<ProviderResultLine[]>,
     leftover: { status: 'missing' | 'expired' | 'canceled'; message: string },
   ) {
     return inTransaction(pool, async (db) => {
@@ -312,19 +312,24 @@ export function createBatchActivities(deps: ActivityDeps) {
       let malformedLines = 0;
       let seen = 0;
       try {
-        for await (const line of lines) {
-          seen += 1;
-          if (seen % HEARTBEAT_EVERY_LINES === 0) Context.current().heartbeat({ part: part.part, lines: seen });
-          if (line.kind === 'malformed') malformedLines += 1;
-          const outcome = toStoredOutcome(line);
-          if (!outcome) continue;
-          const position = positions.get(outcome.customId);
-          if (position === undefined) unknownIds += 1;
-          else if (position === STORED) duplicateLines += 1;
-          else {
-            positions.set(outcome.customId, STORED);
-            const behind = copy.write(position, outcome);
-            if (behind) await behind;
+        for await (const block of blocks) {
+          for (const line of block) {
+            if (line.kind === 'malformed') malformedLines += 1;
+            const outcome = toStoredOutcome(line);
+            if (!outcome) continue;
+            const position = positions.get(outcome.customId);
+            if (position === undefined) unknownIds += 1;
+            else if (position === STORED) duplicateLines += 1;
+            else {
+              positions.set(outcome.customId, STORED);
+              const behind = copy.write(position, outcome);
+              if (behind) await behind;
+            }
+          }
+          const before = seen;
+          seen += block.length;
+          if (Math.floor(seen / HEARTBEAT_EVERY_LINES) > Math.floor(before / HEARTBEAT_EVERY_LINES)) {
+            Context.current().heartbeat({ part: part.part, lines: seen });
           }
         }
         const left = { status: leftover.status, errorCode: leftover.status, errorMessage: leftover.message, retryable: true };

@@ -30,7 +30,12 @@ export async function runIngest(ctx: BenchContext, worker: WorkerProcess, detail
     const [batch] = await ctx.insertBatches([
       benchBatch({ provider: 'anthropic', requests: lines, pollScheduleMs: [600_000], label: 'ingest' }),
     ]);
-    ctx.fake.configure({ batchRules: [...ctx.fake.state().config.batchRules, { match: { provider: 'anthropic' }, processingMs: 500, times: 1 }] });
+    // The fake keeps the file it renders for the sizing download below and serves that copy to the worker, as a
+    // provider serves a stored file: rendering 100 MB is the stand-in's work, not ours, and would share our 2 cores.
+    ctx.fake.configure({
+      keepResultFiles: true,
+      batchRules: [...ctx.fake.state().config.batchRules, { match: { provider: 'anthropic' }, processingMs: 500, times: 1 }],
+    });
     await ctx.startBatchWorkflows([batch]);
     const submitStarted = Date.now();
     let providerBatchId: string | null = null;
@@ -113,6 +118,7 @@ export async function runIngest(ctx: BenchContext, worker: WorkerProcess, detail
     return { ingestRowsPerSec, copyRowsPerSec: copy.rowsPerSec, ingestRatio, ingestPeakRssMb };
   } finally {
     setReplyPadding(0);
+    ctx.fake.configure({ keepResultFiles: false });
   }
 }
 

@@ -83,7 +83,8 @@ export function anthropicRoutes(state: FakeState): Route[] {
         const batch = batchOr404(params.id);
         const current = state.snapshot(batch);
         if (!current.terminal) throw new FakeHttpError(400, 'invalid_request_error', 'Message batch has not ended; results are not available yet.');
-        return { kind: 'lines', status: 200, lines: resultLines(state, batch, current), contentType: 'application/binary' };
+        const lines = state.resultFile(batch, current, 'results', () => resultLines(state, batch, current));
+        return { kind: 'lines', status: 200, lines, contentType: 'application/binary' };
       },
     },
   ];

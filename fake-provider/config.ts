@@ -61,9 +61,15 @@ export interface FakeConfig {
   expireAfterMs: number | null;
   /** Shuffle result lines (seeded by batch id) so callers cannot rely on order. Default true. */
   shuffleResults: boolean;
+  /**
+   * Keep each ended batch's result file once rendered and serve that copy afterwards, as a provider serves a stored
+   * file. Off by default; the benchmark turns it on so rendering a 100 MB file does not count against the worker
+   * that downloads it on the same cores.
+   */
+  keepResultFiles: boolean;
   batchRules: BatchRule[];
 }
 
 export function defaultConfig(processingMs = 300): FakeConfig {
-  return { processingMs, cancelDelayMs: 50, expireAfterMs: null, shuffleResults: true, batchRules: [] };
+  return { processingMs, cancelDelayMs: 50, expireAfterMs: null, shuffleResults: true, keepResultFiles: false, batchRules: [] };
 }

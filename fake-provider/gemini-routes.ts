@@ -102,7 +102,8 @@ export function geminiRoutes(state: FakeState): Route[] {
         const batch = id ? state.getBatch(id) : undefined;
         const current = batch ? state.snapshot(batch) : undefined;
         if (!batch || !current?.terminal || !batch.inputFileId) throw new FakeHttpError(404, 'NOT_FOUND', `File files/${params.id} not found.`);
-        return { kind: 'lines', status: 200, lines: responsesFileLines(state, batch, current), contentType: 'application/octet-stream' };
+        const lines = state.resultFile(batch, current, 'responses', () => responsesFileLines(state, batch, current));
+        return { kind: 'lines', status: 200, lines, contentType: 'application/octet-stream' };
       },
     },
   ];

@@ -55,7 +55,8 @@ export function openaiRoutes(state: FakeState, variant: OpenAIVariant = OPENAI):
         const input = state.getFile(params.id!);
         if (input) return { kind: 'raw', status: 200, data: input.content, contentType: 'application/octet-stream' };
         const { batch, kind } = resultFileOr404(state, params.id!, variant);
-        const lines = resultLines(state, batch, state.snapshot(batch), kind);
+        const current = state.snapshot(batch);
+        const lines = state.resultFile(batch, current, kind, () => resultLines(state, batch, current, kind));
         return { kind: 'lines', status: 200, lines, contentType: 'application/octet-stream' };
       },
     },

@@ -107,10 +107,24 @@ export class FakeState {
   private outcomes = new Map<string, StoredOutcome>();
   private batches = new Map<string, FakeBatch>();
   private files = new Map<string, FakeFile>();
+  /** Rendered result files of ended batches (config.keepResultFiles), by batch id and file. */
+  private keptResultFiles = new Map<string, string[]>();
   private routeCounts = new Map<string, number>();
 
   constructor(private readonly initialProcessingMs = 300) {
     this.config = defaultConfig(initialProcessingMs);
+  }
+
+  /** The lines of one result file of a batch: rendered anew, or the kept copy when keepResultFiles is on. */
+  resultFile(batch: FakeBatch, current: Snapshot, file: string, render: () => Iterable<string>): Iterable<string> {
+    if (!this.config.keepResultFiles || !current.terminal) return render();
+    const key = `${batch.id}/${file}`;
+    let kept = this.keptResultFiles.get(key);
+    if (!kept) {
+      kept = [...render()];
+      this.keptResultFiles.set(key, kept);
+    }
+    return kept;
   }
 
   configure(partial: Partial<FakeConfig>): void {
@@ -131,6 +145,7 @@ export class FakeState {
     this.outcomes.clear();
     this.batches.clear();
     this.files.clear();
+    this.keptResultFiles.clear();
     this.routeCounts.clear();
   }
 

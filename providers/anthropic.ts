@@ -70,7 +70,7 @@ export class AnthropicBatchProvider implements BatchProvider {
     return toReport(await this.retrieve(this.context('getStatus', providerBatchId), providerBatchId));
   }
 
-  async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine> {
+  async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine[]> {
     const ctx = this.context('streamResults', providerBatchId);
     const batch = await this.retrieve(ctx, providerBatchId);
     if (!hasReadableResults(toReport(batch), ctx)) return;

@@ -129,12 +129,13 @@ export class GeminiBatchProvider implements BatchProvider {
     return toReport(await this.retrieve(this.context('getStatus', providerBatchId), providerBatchId));
   }
 
-  async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine> {
+  async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine[]> {
     const ctx = this.context('streamResults', providerBatchId);
     const job = await this.retrieve(ctx, providerBatchId);
     if (!hasReadableResults(toReport(job), ctx)) return;
     let position = 0;
-    for (const response of job.dest?.inlinedResponses ?? []) yield inlinedResultLine(response, ++position);
+    const inlined = job.dest?.inlinedResponses ?? [];
+    if (inlined.length > 0) yield inlined.map((response) => inlinedResultLine(response, ++position));
     const fileName = job.dest?.fileName;
     if (fileName === undefined) return;
     const body = resultsBody(await this.download(ctx, fileName), ctx);

@@ -124,7 +124,7 @@ export class OpenAIBatchProvider implements BatchProvider {
     return this.toReport(await this.retrieve(this.context('getStatus', providerBatchId), providerBatchId));
   }
 
-  async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine> {
+  async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine[]> {
     const ctx = this.context('streamResults', providerBatchId);
     const batch = await this.retrieve(ctx, providerBatchId);
     if (!hasReadableResults(this.toReport(batch), ctx)) return;

@@ -11,27 +11,28 @@ import type { ProviderResultLine } from './types';
 /** Maps one parsed line that has a custom id; returns a `malformed` line for shapes it does not recognise. */
 export type ResultLineMapper = (record: JsonRecord, customId: string, lineNumber: number) => ProviderResultLine;
 
+/** Yields the parsed lines in blocks, one per block of raw lines (see splitJsonlLines). */
 export async function* parseResultLines(
   source: ByteSource,
   mapLine: ResultLineMapper,
   idField = 'custom_id',
-): AsyncGenerator<ProviderResultLine> {
-  for await (const { line, lineNumber } of splitJsonlLines(source)) {
-    let record: JsonRecord | undefined;
-    try {
-      record = asRecord(JSON.parse(line));
-    } catch {
-      // The parser's message quotes the line itself (result bodies), so it is deliberately not kept.
-      yield malformedLine(line, lineNumber, 'line is not valid JSON', idField);
-      continue;
-    }
-    const customId = str(record?.[idField]);
-    if (!record || customId === undefined) {
-      yield malformedLine(line, lineNumber, `line has no ${idField}`, idField);
-      continue;
-    }
-    yield mapLine(record, customId, lineNumber);
+): AsyncGenerator<ProviderResultLine[]> {
+  for await (const rawLines of splitJsonlLines(source)) {
+    yield rawLines.map(({ line, lineNumber }) => parseResultLine(line, lineNumber, mapLine, idField));
   }
+}
+
+function parseResultLine(line: string, lineNumber: number, mapLine: ResultLineMapper, idField: string): ProviderResultLine {
+  let record: JsonRecord | undefined;
+  try {
+    record = asRecord(JSON.parse(line));
+  } catch {
+    // The parser's message quotes the line itself (result bodies), so it is deliberately not kept.
+    return malformedLine(line, lineNumber, 'line is not valid JSON', idField);
+  }
+  const customId = str(record?.[idField]);
+  if (!record || customId === undefined) return malformedLine(line, lineNumber, `line has no ${idField}`, idField);
+  return mapLine(record, customId, lineNumber);
 }
 
 export function malformedLine(line: string, lineNumber: number, errorMessage: string, idField = 'custom_id'): ProviderResultLine {

@@ -75,7 +75,10 @@ export interface BatchProvider {
    */
   findExisting(batchId: string): Promise<SubmitResult | null>;
   getStatus(providerBatchId: string): Promise<ProviderStatusReport>;
-  /** Streams every result the provider has produced, output and error files alike, with flat memory. */
-  streamResults(providerBatchId: string): AsyncIterable<ProviderResultLine>;
+  /**
+   * Streams every result the provider has produced, output and error files alike, with flat memory: in blocks of
+   * lines as they arrive (one block per downloaded chunk or results page), never the whole file at once.
+   */
+  streamResults(providerBatchId: string): AsyncIterable<ProviderResultLine[]>;
   cancel(providerBatchId: string): Promise<ProviderStatusReport>;
 }

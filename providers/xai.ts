@@ -104,7 +104,7 @@ export class XAIBatchProvider implements BatchProvider {
     return toReport(await this.retrieve(this.context('getStatus', providerBatchId), providerBatchId));
   }
 
-  async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine> {
+  async *streamResults(providerBatchId: string): AsyncGenerator<ProviderResultLine[]> {
     const ctx = this.context('streamResults', providerBatchId);
     if (!hasReadableResults(toReport(await this.retrieve(ctx, providerBatchId)), ctx)) return;
     const path = `/batches/${encodeURIComponent(providerBatchId)}/results`;
@@ -113,7 +113,7 @@ export class XAIBatchProvider implements BatchProvider {
     do {
       const page = requireRecord(await callProvider(ctx, () => this.client.get(path, { query: pageQuery(this.pageSize, token) })), ctx, 'a results page');
       if (!Array.isArray(page.results)) throw badResponse(ctx, 'results page without results');
-      for (const entry of page.results) yield mapResult(entry, ++position);
+      if (page.results.length > 0) yield page.results.map((entry) => mapResult(entry, ++position));
       token = nextToken(page, token, ctx);
     } while (token !== undefined);
   }

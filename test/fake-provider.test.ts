@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { toFile } from 'openai';
+import { setReplyPadding } from '../fake-provider/replies';
 import { startFakeProvider, type FakeProvider } from '../fake-provider/server';
 import { API_KEY, collect, ids, makeProvider, requestsFor, sleep, waitForTerminal } from './providers-support';
 
@@ -174,6 +175,35 @@ describe('outcomes, counters and the created-batch log', () => {
     assert.ok(failures > 3 && failures < 25, `failures ${failures}`);
     fake.clearFaults();
     await provider.getStatus(providerBatchId);
+  });
+
+  test('keepResultFiles serves an ended batch\'s results as first rendered; off, each download renders anew', async () => {
+    const provider = makeProvider(fake, 'anthropic');
+    const download = async (providerBatchId: string) => {
+      const response = await fetch(`${fake.anthropicBaseUrl}/v1/messages/batches/${providerBatchId}/results`, {
+        headers: { 'x-api-key': API_KEY, 'anthropic-version': '2023-06-01' },
+      });
+      assert.equal(response.status, 200);
+      return response.text();
+    };
+    const kept = async (keepResultFiles: boolean) => {
+      fake.configure({ keepResultFiles });
+      const { providerBatchId } = await provider.submit({ batchId: 'bk', model: 'm', requests: requestsFor(ids('k', 20)) });
+      await waitForTerminal(provider, providerBatchId);
+      try {
+        const first = await download(providerBatchId);
+        setReplyPadding(40); // changes every reply the fake renders from now on
+        const second = await download(providerBatchId);
+        assert.equal(first.trim().split('\n').length, 20);
+        return first === second;
+      } finally {
+        setReplyPadding(0);
+      }
+    };
+    assert.equal(await kept(true), true);
+    assert.equal(await kept(false), false);
+    const bad = await fetch(`${fake.url}/_control/configure`, { method: 'POST', body: JSON.stringify({ keepResultFiles: 'yes' }) });
+    assert.equal(bad.status, 400);
   });
 
   test('latency faults delay, batch-scoped faults only hit their batch', async () => {

@@ -262,7 +262,7 @@ export function providerContract(fake: () => FakeProvider, spec: ContractSpec): 
         fake().injectFault({ route: downloadRoute, kind: 'truncate', afterLines: 10 });
         let received = 0;
         const err = await providerError((async () => {
-          for await (const _line of provider.streamResults(providerBatchId)) received++;
+          for await (const block of provider.streamResults(providerBatchId)) received += block.length;
         })());
         assert.equal(err.details.code, 'connection_error');
         assert.ok(received < 3_000, `received ${received}`);

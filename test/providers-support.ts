@@ -47,9 +47,10 @@ export async function waitForTerminal(provider: BatchProvider, providerBatchId: 
   }
 }
 
-export async function collect(stream: AsyncIterable<ProviderResultLine>): Promise<ProviderResultLine[]> {
+/** Every line of a results stream, its blocks flattened in order. */
+export async function collect(stream: AsyncIterable<ProviderResultLine[]>): Promise<ProviderResultLine[]> {
   const lines: ProviderResultLine[] = [];
-  for await (const line of stream) lines.push(line);
+  for await (const block of stream) lines.push(...block);
   return lines;
 }
 

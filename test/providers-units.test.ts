@@ -14,7 +14,7 @@ const ctx = { provider: 'openai', operation: 'getStatus', target: 'batch_1', sec
 
 async function lines(chunks: (string | Uint8Array)[]) {
   const out: { line: string; lineNumber: number }[] = [];
-  for await (const line of splitJsonlLines((async function* () { yield* chunks; })())) out.push(line);
+  for await (const block of splitJsonlLines((async function* () { yield* chunks; })())) out.push(...block);
   return out;
 }
 
@@ -42,7 +42,7 @@ describe('splitJsonlLines', () => {
         cancelled = true;
       },
     });
-    for await (const { lineNumber } of splitJsonlLines(stream)) if (lineNumber === 3) break;
+    for await (const block of splitJsonlLines(stream)) if (block.some(({ lineNumber }) => lineNumber === 3)) break;
     assert.equal(cancelled, true);
   });
 });
@@ -53,7 +53,7 @@ describe('parseResultLines', () => {
       yield '{"custom_id":"a","ok":1}\n{"custom_id":"b", broken\nnot json at all\n{"no_id":1}\n{"custom_id":"c","ok":1}\n';
     })();
     const out = [];
-    for await (const line of parseResultLines(source, (_r, customId) => ({ kind: 'succeeded', customId, result: null }))) out.push(line);
+    for await (const block of parseResultLines(source, (_r, customId) => ({ kind: 'succeeded', customId, result: null }))) out.push(...block);
     assert.deepEqual(out, [
       { kind: 'succeeded', customId: 'a', result: null },
       { kind: 'malformed', customId: 'b', lineNumber: 2, errorMessage: 'line is not valid JSON' },

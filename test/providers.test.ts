@@ -198,7 +198,7 @@ for (const name of PROVIDER_NAMES) {
       let received = 0;
       const err = await providerError(
         (async () => {
-          for await (const _line of provider.streamResults(providerBatchId)) received++;
+          for await (const block of provider.streamResults(providerBatchId)) received += block.length;
         })(),
       );
       assert.equal(err.details.code, 'connection_error');

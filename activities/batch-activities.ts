@@ -5,12 +5,13 @@ import type {
 } from '../common/types';
 import { isTerminalBatchStatus } from '../common/types';
 import {
-  completeResults, getBatch, getBatchForUpdate, iterateRequestBodies, listRequests, markHandlerDispatched,
+  completeResults, getBatch, getBatchForUpdate, getBatchWithParts, iterateRequestBodies, listRequests, markHandlerDispatched,
   planResubmission, recordPoll, recordSubmission, setDeadline, summarizeRequests, type BatchRecord,
 } from '../db/batches-store';
 import { partPositions, ResultsCopy, type StoredOutcome } from '../db/results-store';
 import {
-  aggregateParts, listParts, markPartResultsFetched, planParts, recordPartStatus, recordPartSubmitted, type ProviderBatchRecord,
+  aggregateParts, applyPartReport, listParts, markPartResultsFetched, planParts, recordPartSubmitted, type PartReport,
+  type ProviderBatchRecord,
 } from '../db/provider-batches-store';
 import { limitsFor } from '../client/provider-limits';
 import { priceFor } from './prices';
@@ -21,7 +22,7 @@ import type { ActivityDeps } from './deps';
 import { registered } from './handlers';
 import { permanentFailure } from './failures';
 import { resolveRetry } from './retry-config';
-import { trackStep } from './step-tracking';
+import { trackStep, type StepAttempt } from './step-tracking';
 
 const BATCH_STEPS: BatchStep[] = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler'];
 
@@ -109,7 +110,9 @@ export function createBatchActivities(deps: ActivityDeps) {
           const round = batch.round;
           let parts = await inTransaction(pool, (db) => planParts(db, batch.id, round, limitsFor(batch.provider)));
           let reconciled = 0;
-          for (const part of parts.filter((candidate) => !candidate.providerBatchId)) {
+          let raced = false;
+          for (const [index, part] of parts.entries()) {
+            if (part.providerBatchId) continue;
             const existing = attempt > 1 ? await provider.findExisting(part.tag) : null;
             if (existing) reconciled += 1;
             const submission = existing ?? (await provider.submit({
@@ -117,16 +120,20 @@ export function createBatchActivities(deps: ActivityDeps) {
               model: batch.model,
               requests: iterateRequestBodies(pool, batch.id, part),
             }));
-            await recordPartSubmitted(pool, part, {
+            const stored = await recordPartSubmitted(pool, part, {
               providerBatchId: submission.providerBatchId,
               status: submission.report.status,
               providerStatus: submission.report.rawStatus,
               counts: submission.report.counts,
             });
+            if (stored) parts[index] = stored;
+            else raced = true;
           }
-          parts = await listParts(pool, batch.id, round);
+          // Another attempt stored a part's id first: read what it stored.
+          if (raced) parts = await listParts(pool, batch.id, round);
           const aggregate = aggregateParts(parts);
           batch = await recordSubmission(pool, batch.id, {
+            round,
             providerBatchId: parts[0].providerBatchId!,
             status: aggregate.status,
             providerStatus: aggregate.providerStatus,
@@ -148,19 +155,19 @@ export function createBatchActivities(deps: ActivityDeps) {
 
     /** Reads the status of every unfinished part once and records the batch's combined status. */
     async pollBatch(input: { batchId: string; nextPollAt: string | null }): Promise<StatusView> {
-      return trackStep(pool, batchSubject(input.batchId), 'poll', async (attempt) => {
-        const batch = await requireBatch(input.batchId);
+      return trackStep(pool, batchSubject(input.batchId), 'poll', async (attempt, tracking) => {
+        const { batch, parts } = await requireBatchWithParts(input.batchId);
         const provider = providerFor(batch);
-        return { ...(await refreshParts(batch, input.nextPollAt, (id) => provider.getStatus(id))), attempt };
+        return { ...(await refreshParts(batch, parts, input.nextPollAt, (id) => provider.getStatus(id), tracking)), attempt };
       });
     },
 
     /** Asks the provider to cancel every unfinished part; they settle to terminal statuses that later polls pick up. */
     async cancelAtProvider(input: { batchId: string; reason: string }): Promise<StatusView> {
       return trackStep(pool, batchSubject(input.batchId), 'cancel', async (attempt) => {
-        const batch = await requireBatch(input.batchId);
+        const { batch, parts } = await requireBatchWithParts(input.batchId);
         const provider = providerFor(batch);
-        const view = await refreshParts(batch, null, (id) => provider.cancel(id));
+        const view = await refreshParts(batch, parts, null, (id) => provider.cancel(id));
         await appendEvent(pool, 'batch', batch.id, 'cancel_requested', { detail: { reason: input.reason } });
         return { ...view, attempt };
       });
@@ -173,7 +180,7 @@ export function createBatchActivities(deps: ActivityDeps) {
      */
     async fetchResults(input: { batchId: string; finalStatus?: BatchStatus; reason?: string }): Promise<ResultSummary & { status: BatchStatus; attempt: number }> {
       return trackStep(pool, batchSubject(input.batchId), 'fetch_results', async (attempt) => {
-        const batch = await requireBatch(input.batchId);
+        const { batch, parts } = await requireBatchWithParts(input.batchId);
         const provider = providerFor(batch);
         const finalStatus = input.finalStatus ?? (isTerminalBatchStatus(batch.status) ? batch.status : 'failed');
         const leftoverStatus = finalStatus === 'expired' ? 'expired' : finalStatus === 'canceled' ? 'canceled' : 'missing';
@@ -186,7 +193,7 @@ export function createBatchActivities(deps: ActivityDeps) {
         let unknownIds = 0;
         let malformedLines = 0;
         if (!batch.resultsFetchedAt) {
-          for (const part of await listParts(pool, batch.id, batch.round)) {
+          for (const part of parts) {
             if (part.resultsFetchedAt) continue;
             // The poll that saw the part finish already stored that it has results (and streamResults reads the
             // batch once more to find them); the provider is asked again only when that is not known.
@@ -213,8 +220,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             price: priceFor(deps.prices, batch.provider, batch.model),
           }),
         );
-        const after = await requireBatch(batch.id);
-        return { ...summary, status: after.status, attempt };
+        return { ...summary, attempt };
       });
     },
 
@@ -231,7 +237,7 @@ export function createBatchActivities(deps: ActivityDeps) {
      * handler's own writes.
      */
     async dispatchHandler(input: { batchId: string }): Promise<{ dispatched: boolean; outcome: BatchOutcome; attempt: number }> {
-      return trackStep(pool, batchSubject(input.batchId), 'dispatch_handler', async (attempt) => {
+      return trackStep(pool, batchSubject(input.batchId), 'dispatch_handler', async (attempt, tracking) => {
         return inTransaction(pool, async (db) => {
           const batch = await getBatchForUpdate(db, input.batchId);
           if (!batch) throw permanentFailure('UnknownBatch', `batch ${input.batchId} does not exist in PostgreSQL`);
@@ -253,7 +259,8 @@ export function createBatchActivities(deps: ActivityDeps) {
               results: (options = {}) => pageRequests(db, batch.id, options.pageSize ?? 500, options.status),
             });
           }
-          await markHandlerDispatched(db, batch.id, outcome);
+          // The step's success commits with the stamp: the transaction's commit is all that can still fail.
+          await markHandlerDispatched(db, batch.id, outcome, (params) => tracking.successSql(params));
           return { dispatched: true, outcome, attempt };
         });
       });
@@ -265,32 +272,45 @@ export function createBatchActivities(deps: ActivityDeps) {
     },
   };
 
-  /** Applies `read` (a status read or a cancel) to every unfinished part, then records the combined status. */
+  async function requireBatchWithParts(batchId: string): Promise<{ batch: BatchRecord; parts: ProviderBatchRecord[] }> {
+    const found = await getBatchWithParts(pool, batchId);
+    if (!found) throw permanentFailure('UnknownBatch', `batch ${batchId} does not exist in PostgreSQL`);
+    return found;
+  }
+
+  /**
+   * Applies `read` (a status read or a cancel) to every unfinished part, then records the parts, the combined status
+   * and (given `tracking`) the step's success in one statement.
+   */
   async function refreshParts(
     batch: BatchRecord,
+    parts: ProviderBatchRecord[],
     nextPollAt: string | null,
     read: (providerBatchId: string) => Promise<ProviderStatusReport>,
+    tracking?: StepAttempt,
   ): Promise<Omit<StatusView, 'attempt'>> {
     requireProviderBatchId(batch);
-    const parts = await listParts(pool, batch.id, batch.round);
+    const reports: PartReport[] = [];
+    const current = [...parts];
     for (const [index, part] of parts.entries()) {
       if (!part.providerBatchId || isTerminalBatchStatus(part.status)) continue;
-      const report = await read(part.providerBatchId);
-      // The stored row comes back, so the parts need not be listed again.
-      parts[index] = await recordPartStatus(pool, part, {
-        status: report.status, providerStatus: report.rawStatus, counts: report.counts,
-        resultsAvailable: report.resultsAvailable, failure: report.failure,
-      }) ?? part;
+      const reading = await read(part.providerBatchId);
+      const report: PartReport = {
+        part: part.part, status: reading.status, providerStatus: reading.rawStatus, counts: reading.counts,
+        resultsAvailable: reading.resultsAvailable, failure: reading.failure,
+      };
+      reports.push(report);
+      current[index] = applyPartReport(part, report);
     }
-    const aggregate = aggregateParts(parts);
+    const aggregate = aggregateParts(current);
     const { status } = await recordPoll(pool, batch.id, {
       status: aggregate.status,
       providerStatus: aggregate.providerStatus,
       counts: aggregate.counts,
       nextPollAt: nextPollAt ? new Date(nextPollAt) : null,
       failure: aggregate.failure,
-    });
-    return { status, counts: aggregate.counts, resultsAvailable: parts.every((part) => part.resultsAvailable) };
+    }, { parts: { round: batch.round, reports }, step: tracking });
+    return { status, counts: aggregate.counts, resultsAvailable: current.every((part) => part.resultsAvailable) };
   }
 
   /**

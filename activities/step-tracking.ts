@@ -1,8 +1,40 @@
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { StepName, SubjectKind } from '../common/types';
-import { recordAttemptFailure, recordAttemptStart, recordAttemptSuccess, recordFirstAttemptOutcome } from '../db/steps-store';
+import type { SqlParams } from '../db/sql-params';
+import {
+  attemptSucceededSql, recordAttemptFailure, recordAttemptStart, recordAttemptSuccess, recordFirstAttemptOutcome, type StepAttemptRef,
+} from '../db/steps-store';
 import { toActivityFailure } from './failures';
+
+/**
+ * One running attempt of a step. A step whose last write is a single statement may record the attempt's success in
+ * that statement (successSql), which saves a round trip and a commit on the hottest path (every poll).
+ */
+export class StepAttempt implements StepAttemptRef {
+  private folded = false;
+
+  constructor(
+    readonly kind: SubjectKind,
+    readonly subjectId: string,
+    readonly step: StepName,
+    readonly attempt: number,
+    readonly startedAt: Date,
+  ) {}
+
+  /**
+   * The success write, as a CTE body for the step's last statement: only for a statement after which the step can
+   * no longer fail, since trackStep then records nothing more.
+   */
+  successSql(params: SqlParams): string {
+    this.folded = true;
+    return attemptSucceededSql(params, this);
+  }
+
+  get successRecorded(): boolean {
+    return this.folded;
+  }
+}
 
 /**
  * Runs one attempt of a step and keeps its try count in PostgreSQL (attempt, last error, last attempt time), so the
@@ -13,26 +45,29 @@ export async function trackStep<T>(
   pool: Pool,
   subject: { kind: SubjectKind; id: string },
   step: StepName,
-  run: (attempt: number) => Promise<T>,
+  run: (attempt: number, tracking: StepAttempt) => Promise<T>,
 ): Promise<T> {
   const context = Context.current();
   const { attempt } = context.info;
-  const startedAt = new Date();
+  const tracking = new StepAttempt(subject.kind, subject.id, step, attempt, new Date());
   if (attempt > 1) await recordAttemptStart(pool, subject.kind, subject.id, step, attempt);
   // Heartbeats while the attempt runs let Temporal notice a worker that died (SIGKILL, OOM) within the heartbeat
   // timeout instead of the whole start-to-close timeout, so the retry starts within seconds.
   const heartbeats = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
   try {
-    const result = await run(attempt);
-    if (attempt > 1) await recordAttemptSuccess(pool, subject.kind, subject.id, step);
-    else await recordFirstAttemptOutcome(pool, subject.kind, subject.id, step, startedAt, null);
+    const result = await run(attempt, tracking);
+    if (!tracking.successRecorded) {
+      await (attempt > 1
+        ? recordAttemptSuccess(pool, tracking)
+        : recordFirstAttemptOutcome(pool, subject.kind, subject.id, step, tracking.startedAt, null));
+    }
     return result;
   } catch (error) {
     const failure = toActivityFailure(error);
     const errorClass = failure.type ?? 'Error';
     await (attempt > 1
       ? recordAttemptFailure(pool, subject.kind, subject.id, step, errorClass, failure.message)
-      : recordFirstAttemptOutcome(pool, subject.kind, subject.id, step, startedAt, { errorClass, message: failure.message })
+      : recordFirstAttemptOutcome(pool, subject.kind, subject.id, step, tracking.startedAt, { errorClass, message: failure.message })
     ).catch(() => undefined);
     throw failure;
   } finally {

@@ -1,7 +1,9 @@
 import type { BatchStatus, RequestCounts, RequestStatus, ResultSummary } from '../common/types';
-import { appendEvent } from './events-store';
+import { appendEvent, statusChangeEventSql } from './events-store';
+import { CURRENT_PARTS_JSON, partReportsSql, toRecord as toPartRecord, type PartReport, type ProviderBatchRecord } from './provider-batches-store';
 import type { Queryable } from './queryable';
 import { insertUnplannedLeftovers, outcomeTotals, type OutcomeTotals } from './results-store';
+import { SqlParams, type StatementPart } from './sql-params';
 
 /** SQL for the batch table group: batches and batch_requests (outcomes: results-store.ts, read through request_outcomes). */
 
@@ -148,6 +150,13 @@ export async function getBatch(db: Queryable, batchId: string): Promise<BatchRec
   return rows[0] ? toBatchRecord(rows[0]) : null;
 }
 
+/** The batch and the parts of its current round, in one round trip (every poll starts here). */
+export async function getBatchWithParts(db: Queryable, batchId: string): Promise<{ batch: BatchRecord; parts: ProviderBatchRecord[] } | null> {
+  const { rows } = await db.query(`SELECT ${BATCH_COLUMNS}, ${CURRENT_PARTS_JSON} AS parts FROM batches b WHERE b.id = $1`, [batchId]);
+  if (!rows[0]) return null;
+  return { batch: toBatchRecord(rows[0]), parts: (rows[0].parts as Record<string, unknown>[]).map(toPartRecord) };
+}
+
 export async function getBatchForUpdate(db: Queryable, batchId: string): Promise<BatchRecord | null> {
   const { rows } = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches WHERE id = $1 FOR UPDATE`, [batchId]);
   return rows[0] ? toBatchRecord(rows[0]) : null;
@@ -186,23 +195,24 @@ export async function* iterateRequestBodies(
 export async function recordSubmission(
   db: Queryable,
   batchId: string,
-  submission: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts; parts: number; reconciled: number },
+  submission: {
+    round: number; providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts; parts: number; reconciled: number;
+  },
 ): Promise<BatchRecord> {
-  const { rows } = await db.query(
-    `UPDATE batches SET provider_batch_id = COALESCE(provider_batch_id, $2), provider_status = $3, request_counts = $4,
-            submitted_at = now(), deadline_at = now() + make_interval(secs => max_age_ms / 1000.0), updated_at = now()
-      WHERE id = $1 AND status = 'pending'
-      RETURNING id, round`,
-    [batchId, submission.providerBatchId, submission.providerStatus, submission.counts],
-  );
-  if (rows.length > 0) {
-    await transition(db, batchId, submission.status === 'pending' ? 'submitted' : submission.status, 'submitted', {}, {
-      providerBatchId: submission.providerBatchId,
-      round: rows[0].round,
-      parts: submission.parts,
-      reconciledParts: submission.reconciled,
-    });
-  }
+  const submitted = await transition(db, batchId, submission.status === 'pending' ? 'submitted' : submission.status, 'submitted', {
+    provider_batch_id: { coalesce: submission.providerBatchId },
+    provider_status: submission.providerStatus,
+    request_counts: submission.counts,
+    submitted_at: { raw: 'now()' },
+    deadline_at: { raw: 'now() + make_interval(secs => b.max_age_ms / 1000.0)' },
+  }, {
+    providerBatchId: submission.providerBatchId,
+    round: submission.round,
+    parts: submission.parts,
+    reconciledParts: submission.reconciled,
+  }, [], { onlyFrom: 'pending' });
+  if (submitted) return submitted.batch;
+  // Already submitted (a retried attempt after the write): nothing changes.
   const batch = await getBatch(db, batchId);
   if (!batch) throw new Error(`batch ${batchId} does not exist`);
   return batch;
@@ -218,6 +228,8 @@ export async function recordPoll(
     nextPollAt: Date | null;
     failure?: { code: string; message: string };
   },
+  /** Written in the same statement: the parts' status reads, and the poll step's success (step-tracking). */
+  also: { parts?: { round: number; reports: PartReport[] }; step?: { successSql: StatementPart } } = {},
 ): Promise<{ status: BatchStatus }> {
   const terminal = ['ended', 'canceled', 'expired', 'failed'].includes(poll.status);
   const set: Record<string, unknown> = {
@@ -233,13 +245,20 @@ export async function recordPoll(
     set.failure_message = poll.failure.message;
     set.failed_at = { raw: 'COALESCE(b.failed_at, now())' };
   }
-  return transition(db, batchId, poll.status, 'polled_status_changed', set, { providerStatus: poll.providerStatus });
+  const parts = also.parts;
+  const extra: StatementPart[] = [];
+  if (parts && parts.reports.length > 0) extra.push((params) => partReportsSql(params, batchId, parts.round, parts.reports));
+  const step = also.step;
+  if (step) extra.push((params) => step.successSql(params));
+  const changed = await transition(db, batchId, poll.status, 'polled_status_changed', set, { providerStatus: poll.providerStatus }, [], { also: extra });
+  return { status: changed!.status };
 }
 
 /**
  * Sets the status and logs the transition, unless the batch is already terminal (the first terminal write wins, so a
- * stale poll cannot overwrite an expiry). Extra columns are set in the same statement; values of the form {raw: sql}
- * are inlined as SQL expressions (constants of this module only, never input).
+ * stale poll cannot overwrite an expiry). Extra columns are set in the same statement: a plain value is a parameter,
+ * {coalesce: value} keeps a value already there, {raw: sql} is an SQL expression (constants of this module only,
+ * never input). `also` adds other writes (CTE bodies) to the same statement, so they commit together.
  */
 async function transition(
   db: Queryable,
@@ -250,30 +269,43 @@ async function transition(
   detail: Record<string, unknown> = {},
   /** Terminal statuses this transition may still replace (our own deadline cancel ends as expired, not canceled). */
   replaceable: BatchStatus[] = [],
-): Promise<{ fromStatus: BatchStatus; status: BatchStatus }> {
-  const plain: Record<string, unknown> = {};
-  const raw: string[] = [];
-  for (const [column, value] of Object.entries(set)) {
-    if (value && typeof value === 'object' && 'raw' in value) raw.push(`${column} = ${(value as { raw: string }).raw}`);
-    else plain[column] = value;
-  }
-  const columns = Object.keys(plain);
-  const assignments = [...columns.map((column, index) => `${column} = $${index + 4}`), ...raw];
+  options: {
+    also?: StatementPart[];
+    /** Change the batch only while it has this status; returns null (nothing written) otherwise. */
+    onlyFrom?: BatchStatus;
+  } = {},
+): Promise<{ fromStatus: BatchStatus; status: BatchStatus; batch: BatchRecord } | null> {
+  const params = new SqlParams();
+  const id = params.add(batchId);
+  const to = params.add(toStatus);
+  const keep = params.add(replaceable);
+  const from = params.add(options.onlyFrom ?? null);
+  const assignments = Object.entries(set).map(([column, value]) => {
+    if (value && typeof value === 'object' && 'raw' in value) return `${column} = ${(value as { raw: string }).raw}`;
+    if (value && typeof value === 'object' && 'coalesce' in value) return `${column} = COALESCE(b.${column}, ${params.add((value as { coalesce: unknown }).coalesce)})`;
+    return `${column} = ${params.add(value)}`;
+  });
+  const also = (options.also ?? []).map((part, index) => `also_${index} AS (${part(params)}),`).join('\n');
   const { rows } = await db.query(
-    `WITH before AS (SELECT status FROM batches WHERE id = $1 FOR UPDATE)
-     UPDATE batches b
-        SET status = CASE WHEN before.status IN ('ended', 'canceled', 'expired', 'failed') AND before.status <> ALL($3::text[])
-                          THEN before.status ELSE $2 END,
-            updated_at = now()${assignments.length ? ', ' + assignments.join(', ') : ''}
-       FROM before
-      WHERE b.id = $1
-      RETURNING before.status AS from_status, b.status AS status`,
-    [batchId, toStatus, replaceable, ...columns.map((column) => plain[column])],
+    `WITH before AS (SELECT status FROM batches WHERE id = ${id} FOR UPDATE),
+     ${also}
+     changed AS (
+       UPDATE batches b
+          SET status = CASE WHEN before.status IN ('ended', 'canceled', 'expired', 'failed') AND before.status <> ALL(${keep}::text[])
+                            THEN before.status ELSE ${to}::text END,
+              updated_at = now()${assignments.length ? ', ' + assignments.join(', ') : ''}
+         FROM before
+        WHERE b.id = ${id} AND (${from}::text IS NULL OR before.status = ${from}::text)
+        RETURNING before.status AS from_status, b.*),
+     logged AS (${statusChangeEventSql(params, 'batch', batchId, eventKind, detail, 'changed')})
+     SELECT * FROM changed`,
+    params.values,
   );
-  if (!rows[0]) throw new Error(`batch ${batchId} does not exist`);
-  const { from_status: fromStatus, status } = rows[0];
-  if (fromStatus !== status) await appendEvent(db, 'batch', batchId, eventKind, { fromStatus, toStatus: status, detail });
-  return { fromStatus, status };
+  if (!rows[0]) {
+    if (options.onlyFrom) return null;
+    throw new Error(`batch ${batchId} does not exist`);
+  }
+  return { fromStatus: rows[0].from_status, status: rows[0].status, batch: toBatchRecord(rows[0]) };
 }
 
 export { transition as transitionBatch };
@@ -298,7 +330,7 @@ export async function completeResults(
     /** Prices per million tokens, already discounted for batch use; null when unknown (cost stays null). */
     price?: { inputPerMTokUsd: number; outputPerMTokUsd: number } | null;
   },
-): Promise<ResultSummary> {
+): Promise<ResultSummary & { status: BatchStatus }> {
   await insertUnplannedLeftovers(db, batchId, { status: options.leftoverStatus, message: options.leftoverMessage });
   if (options.price) {
     await db.query(
@@ -311,9 +343,10 @@ export async function completeResults(
     `UPDATE batches b SET input_tokens = $2, output_tokens = $3, cost_usd = $4::numeric,
             results_fetched_at = COALESCE(b.results_fetched_at, now()), updated_at = now()
       WHERE b.id = $1
-      RETURNING cost_usd, dead_lettered_requests`,
+      RETURNING cost_usd, dead_lettered_requests, status`,
     [batchId, totals.inputTokens, totals.outputTokens, totals.costUsd],
   );
+  let status: BatchStatus = rolledUp[0].status;
   if (options.finalStatus) {
     const set: Record<string, unknown> = { ended_at: { raw: 'COALESCE(b.ended_at, now())' } };
     if (options.failure) {
@@ -321,7 +354,7 @@ export async function completeResults(
       set.failure_message = options.failure.message;
       set.failed_at = { raw: 'COALESCE(b.failed_at, now())' };
     }
-    await transition(db, batchId, options.finalStatus, 'finalized', set, options.failure ?? {}, options.replaceable);
+    status = (await transition(db, batchId, options.finalStatus, 'finalized', set, options.failure ?? {}, options.replaceable))!.status;
   }
   const summary = toResultSummary(totals);
   summary.unknownIds = options.unknownIds;
@@ -329,7 +362,7 @@ export async function completeResults(
   summary.costUsd = rolledUp[0].cost_usd === null ? null : Number(rolledUp[0].cost_usd);
   summary.deadLetteredRequests = rolledUp[0].dead_lettered_requests;
   await appendEvent(db, 'batch', batchId, 'results_stored', { detail: { ...summary } });
-  return summary;
+  return { ...summary, status };
 }
 
 export async function summarizeRequests(db: Queryable, batchId: string): Promise<ResultSummary> {
@@ -344,9 +377,19 @@ function toResultSummary(totals: OutcomeTotals): ResultSummary {
   return summary;
 }
 
-export async function markHandlerDispatched(db: Queryable, batchId: string, outcome: string): Promise<void> {
-  await db.query(`UPDATE batches SET handler_dispatched_at = now(), updated_at = now() WHERE id = $1`, [batchId]);
-  await appendEvent(db, 'batch', batchId, 'handler_dispatched', { detail: { outcome } });
+/** Stamps the handler's dispatch and logs it, in one statement with `also` (e.g. the step's success). */
+export async function markHandlerDispatched(
+  db: Queryable, batchId: string, outcome: string, also: StatementPart = () => 'SELECT 1',
+): Promise<void> {
+  const params = new SqlParams();
+  const id = params.add(batchId);
+  const event = params.add({ outcome });
+  await db.query(
+    `WITH dispatched AS (UPDATE batches SET handler_dispatched_at = now(), updated_at = now() WHERE id = ${id}),
+          also_0 AS (${also(params)})
+     INSERT INTO event_log (subject_kind, subject_id, kind, detail) VALUES ('batch', ${id}, 'handler_dispatched', ${event}::jsonb)`,
+    params.values,
+  );
 }
 
 export async function setDeadline(db: Queryable, batchId: string, deadlineAt: Date): Promise<void> {

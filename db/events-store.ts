@@ -1,5 +1,6 @@
 import type { SubjectKind } from '../common/types';
 import type { Queryable } from './queryable';
+import type { SqlParams } from './sql-params';
 
 /** SQL for the append-only event log of batches and jobs. */
 
@@ -24,6 +25,24 @@ export async function appendEvent(
      VALUES ($1, $2, $3, $4, $5, $6)`,
     [subjectKind, subjectId, kind, change.fromStatus ?? null, change.toStatus ?? null, change.detail ?? {}],
   );
+}
+
+/**
+ * The body of a CTE that logs one status change per row of `source` (a CTE with from_status and status columns)
+ * whose two statuses differ.
+ */
+export function statusChangeEventSql(
+  params: SqlParams,
+  subjectKind: SubjectKind,
+  subjectId: string,
+  kind: string,
+  detail: Record<string, unknown>,
+  source: string,
+): string {
+  return `INSERT INTO event_log (subject_kind, subject_id, kind, from_status, to_status, detail)
+          SELECT ${params.add(subjectKind)}::text, ${params.add(subjectId)}::uuid, ${params.add(kind)}::text, from_status, status,
+                 ${params.add(detail)}::jsonb
+            FROM ${source} WHERE from_status IS DISTINCT FROM status`;
 }
 
 export async function listEvents(db: Queryable, subjectKind: SubjectKind, subjectId: string): Promise<EventRecord[]> {

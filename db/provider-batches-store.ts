@@ -2,6 +2,7 @@ import type { BatchStatus, RequestCounts } from '../common/types';
 import type { ProviderLimits } from '../client/provider-limits';
 import { providerCustomId } from '../client/provider-limits';
 import type { Queryable } from './queryable';
+import type { SqlParams } from './sql-params';
 
 /** SQL for provider_batches: the parts (by provider limits) and rounds (resubmissions) of a logical batch. */
 
@@ -21,7 +22,8 @@ export interface ProviderBatchRecord {
   resultsFetchedAt: Date | null;
 }
 
-function toRecord(row: Record<string, any>): ProviderBatchRecord {
+/** A part row as stored, or as json_agg renders it inside another query (timestamps then come back as text). */
+export function toRecord(row: Record<string, any>): ProviderBatchRecord {
   return {
     batchId: row.batch_id,
     round: row.round,
@@ -35,7 +37,9 @@ function toRecord(row: Record<string, any>): ProviderBatchRecord {
     resultsAvailable: row.results_available,
     failureCode: row.failure_code,
     failureMessage: row.failure_message,
-    resultsFetchedAt: row.results_fetched_at,
+    resultsFetchedAt: row.results_fetched_at === null || row.results_fetched_at instanceof Date
+      ? row.results_fetched_at
+      : new Date(row.results_fetched_at),
   };
 }
 
@@ -93,56 +97,85 @@ export async function planParts(db: Queryable, batchId: string, round: number, l
       [batchId, chunk.map((a) => a.position), chunk.map((a) => a.part), chunk.map((a) => a.providerId)],
     );
   }
-  for (const [index, size] of sizes.entries()) {
-    await db.query(
-      `INSERT INTO provider_batches (batch_id, round, part, tag, request_count) VALUES ($1, $2, $3, $4, $5)`,
-      [batchId, round, index, partTag(batchId, round, index), size],
-    );
-  }
-  return listParts(db, batchId, round);
+  const { rows: inserted } = await db.query(
+    `INSERT INTO provider_batches (batch_id, round, part, tag, request_count)
+     SELECT $1, $2, part, tag, request_count FROM unnest($3::int[], $4::text[], $5::int[]) AS p(part, tag, request_count)
+     RETURNING *`,
+    [batchId, round, sizes.map((_, index) => index), sizes.map((_, index) => partTag(batchId, round, index)), sizes],
+  );
+  return inserted.map(toRecord).sort((a, b) => a.part - b.part);
 }
 
 /**
  * Stores a part's provider id the moment it is known and counts the submission as one attempt of each of its
- * requests. Returns false when the part already had its id (a retried activity), so nothing is counted twice.
+ * requests, in one statement. Returns the part as stored, or null when it already had its id (a retried activity),
+ * so nothing is counted twice.
  */
 export async function recordPartSubmitted(
   db: Queryable,
   part: { batchId: string; round: number; part: number },
   submitted: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts },
-): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE provider_batches SET provider_batch_id = $4, status = $5, provider_status = $6, request_counts = $7, submitted_at = now()
-      WHERE batch_id = $1 AND round = $2 AND part = $3 AND provider_batch_id IS NULL`,
+): Promise<ProviderBatchRecord | null> {
+  const { rows } = await db.query(
+    `WITH submitted AS (
+       UPDATE provider_batches SET provider_batch_id = $4, status = $5, provider_status = $6, request_counts = $7, submitted_at = now()
+        WHERE batch_id = $1 AND round = $2 AND part = $3 AND provider_batch_id IS NULL
+        RETURNING *),
+     counted AS (
+       UPDATE batch_requests SET attempts = attempts + 1
+        WHERE batch_id = $1 AND round = $2 AND part = $3 AND EXISTS (SELECT 1 FROM submitted))
+     SELECT * FROM submitted`,
     [part.batchId, part.round, part.part, submitted.providerBatchId, submitted.status, submitted.providerStatus, submitted.counts],
   );
-  if (!rowCount) return false;
-  await db.query(
-    `UPDATE batch_requests SET attempts = attempts + 1 WHERE batch_id = $1 AND round = $2 AND part = $3`,
-    [part.batchId, part.round, part.part],
-  );
-  return true;
+  return rows[0] ? toRecord(rows[0]) : null;
 }
 
-/** Records a status read of one part; returns the part as stored (undefined if it does not exist). */
-export async function recordPartStatus(
-  db: Queryable,
-  part: { batchId: string; round: number; part: number },
-  report: { status: BatchStatus; providerStatus: string; counts: RequestCounts; resultsAvailable: boolean; failure?: { code: string; message: string } },
-): Promise<ProviderBatchRecord | undefined> {
-  const { rows } = await db.query(
-    `UPDATE provider_batches
-        SET status = CASE WHEN status IN ('ended', 'canceled', 'expired', 'failed') THEN status ELSE $4 END,
-            provider_status = $5, request_counts = $6, results_available = $7,
-            failure_code = COALESCE($8, failure_code), failure_message = COALESCE($9, failure_message),
-            ended_at = CASE WHEN $4 IN ('ended', 'canceled', 'expired', 'failed') THEN COALESCE(ended_at, now()) ELSE ended_at END
-      WHERE batch_id = $1 AND round = $2 AND part = $3
-      RETURNING *`,
-    [part.batchId, part.round, part.part, report.status, report.providerStatus, report.counts, report.resultsAvailable,
-      report.failure?.code ?? null, report.failure?.message ?? null],
-  );
-  return rows[0] ? toRecord(rows[0]) : undefined;
+/** One status read (or cancel reply) of one part. */
+export interface PartReport {
+  part: number;
+  status: BatchStatus;
+  providerStatus: string;
+  counts: RequestCounts;
+  resultsAvailable: boolean;
+  failure?: { code: string; message: string };
 }
+
+/**
+ * A part after `report`, as partReportsSql stores it: a terminal status is kept (a stale read cannot reopen a
+ * part), a failure is kept once known, everything else is replaced.
+ */
+export function applyPartReport(part: ProviderBatchRecord, report: PartReport): ProviderBatchRecord {
+  return {
+    ...part,
+    status: TERMINAL.includes(part.status) ? part.status : report.status,
+    providerStatus: report.providerStatus,
+    requestCounts: report.counts,
+    resultsAvailable: report.resultsAvailable,
+    failureCode: report.failure?.code ?? part.failureCode,
+    failureMessage: report.failure?.message ?? part.failureMessage,
+  };
+}
+
+/** The body of a CTE that stores status reads of some parts of one round (the rule of applyPartReport). */
+export function partReportsSql(params: SqlParams, batchId: string, round: number, reports: PartReport[]): string {
+  const rows = reports.map((report) => ({
+    part: report.part, status: report.status, provider_status: report.providerStatus, request_counts: report.counts,
+    results_available: report.resultsAvailable, failure_code: report.failure?.code ?? null, failure_message: report.failure?.message ?? null,
+  }));
+  return `UPDATE provider_batches p
+             SET status = CASE WHEN p.status IN ('ended', 'canceled', 'expired', 'failed') THEN p.status ELSE r.status END,
+                 provider_status = r.provider_status, request_counts = r.request_counts, results_available = r.results_available,
+                 failure_code = COALESCE(r.failure_code, p.failure_code), failure_message = COALESCE(r.failure_message, p.failure_message),
+                 ended_at = CASE WHEN r.status IN ('ended', 'canceled', 'expired', 'failed') THEN COALESCE(p.ended_at, now()) ELSE p.ended_at END
+            FROM jsonb_to_recordset(${params.add(JSON.stringify(rows))}::jsonb)
+                 AS r(part integer, status text, provider_status text, request_counts jsonb, results_available boolean,
+                      failure_code text, failure_message text)
+           WHERE p.batch_id = ${params.add(batchId)}::uuid AND p.round = ${params.add(round)}::integer AND p.part = r.part`;
+}
+
+/** A subquery for a batches row `b`: its current round's parts as a JSON array (read with toRecord). */
+export const CURRENT_PARTS_JSON = `(SELECT COALESCE(json_agg(p ORDER BY p.part), '[]'::json) FROM provider_batches p
+                                     WHERE p.batch_id = b.id AND p.round = b.round)`;
 
 export async function markPartResultsFetched(db: Queryable, part: { batchId: string; round: number; part: number }): Promise<void> {
   await db.query(

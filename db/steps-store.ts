@@ -1,6 +1,7 @@
 import type { StepName, SubjectKind } from '../common/types';
 import { appendEvent } from './events-store';
 import type { Queryable } from './queryable';
+import { SqlParams } from './sql-params';
 
 /** SQL for try counts per step (step_attempts). */
 
@@ -40,18 +41,48 @@ export async function recordFirstAttemptOutcome(
   db: Queryable, kind: SubjectKind, subjectId: string, step: StepName, startedAt: Date,
   failure: { errorClass: string; message: string } | null,
 ) {
-  await db.query(
-    `INSERT INTO step_attempts (subject_kind, subject_id, step, attempt, total_attempts, last_attempt_at, succeeded_at,
-                                first_failure_at, last_error_class, last_error)
-     VALUES ($1, $2, $3, 1, 1, $4, CASE WHEN $5::text IS NULL THEN now() END, CASE WHEN $5::text IS NOT NULL THEN now() END, $5, $6)
-     ON CONFLICT (subject_kind, subject_id, step) DO UPDATE
-       SET attempt = 1, total_attempts = step_attempts.total_attempts + 1, last_attempt_at = EXCLUDED.last_attempt_at,
-           succeeded_at = EXCLUDED.succeeded_at,
-           first_failure_at = CASE WHEN $5::text IS NULL THEN NULL ELSE COALESCE(step_attempts.first_failure_at, now()) END,
-           last_error_class = COALESCE(EXCLUDED.last_error_class, step_attempts.last_error_class),
-           last_error = COALESCE(EXCLUDED.last_error, step_attempts.last_error)`,
-    [kind, subjectId, step, startedAt, failure?.errorClass ?? null, failure ? failure.message.slice(0, 4000) : null],
-  );
+  const params = new SqlParams();
+  await db.query(firstAttemptOutcomeSql(params, { kind, subjectId, step, startedAt }, failure), params.values);
+}
+
+/** Identifies one attempt of one step. */
+export interface StepAttemptRef {
+  kind: SubjectKind;
+  subjectId: string;
+  step: StepName;
+  /** Temporal's 1-based attempt number. */
+  attempt?: number;
+  startedAt: Date;
+}
+
+/**
+ * The statement (or CTE body) that records a successful attempt: a first attempt in one upsert, a retry by
+ * stamping the row its start created. Lets a step fold this write into its own last statement.
+ */
+export function attemptSucceededSql(params: SqlParams, ref: StepAttemptRef): string {
+  if ((ref.attempt ?? 1) > 1) {
+    return `UPDATE step_attempts SET succeeded_at = now(), first_failure_at = NULL
+             WHERE subject_kind = ${params.add(ref.kind)} AND subject_id = ${params.add(ref.subjectId)}::uuid AND step = ${params.add(ref.step)}`;
+  }
+  return firstAttemptOutcomeSql(params, ref, null);
+}
+
+function firstAttemptOutcomeSql(
+  params: SqlParams, ref: Omit<StepAttemptRef, 'attempt'>, failure: { errorClass: string; message: string } | null,
+): string {
+  const errorClass = params.add(failure?.errorClass ?? null);
+  const message = params.add(failure ? failure.message.slice(0, 4000) : null);
+  return `INSERT INTO step_attempts (subject_kind, subject_id, step, attempt, total_attempts, last_attempt_at, succeeded_at,
+                                     first_failure_at, last_error_class, last_error)
+          VALUES (${params.add(ref.kind)}, ${params.add(ref.subjectId)}::uuid, ${params.add(ref.step)}, 1, 1, ${params.add(ref.startedAt)}::timestamptz,
+                  CASE WHEN ${errorClass}::text IS NULL THEN now() END, CASE WHEN ${errorClass}::text IS NOT NULL THEN now() END,
+                  ${errorClass}::text, ${message}::text)
+          ON CONFLICT (subject_kind, subject_id, step) DO UPDATE
+            SET attempt = 1, total_attempts = step_attempts.total_attempts + 1, last_attempt_at = EXCLUDED.last_attempt_at,
+                succeeded_at = EXCLUDED.succeeded_at,
+                first_failure_at = CASE WHEN ${errorClass}::text IS NULL THEN NULL ELSE COALESCE(step_attempts.first_failure_at, now()) END,
+                last_error_class = COALESCE(EXCLUDED.last_error_class, step_attempts.last_error_class),
+                last_error = COALESCE(EXCLUDED.last_error, step_attempts.last_error)`;
 }
 
 export async function recordAttemptFailure(
@@ -64,11 +95,9 @@ export async function recordAttemptFailure(
   );
 }
 
-export async function recordAttemptSuccess(db: Queryable, kind: SubjectKind, subjectId: string, step: StepName) {
-  await db.query(
-    `UPDATE step_attempts SET succeeded_at = now(), first_failure_at = NULL WHERE subject_kind = $1 AND subject_id = $2 AND step = $3`,
-    [kind, subjectId, step],
-  );
+export async function recordAttemptSuccess(db: Queryable, ref: StepAttemptRef) {
+  const params = new SqlParams();
+  await db.query(attemptSucceededSql(params, ref), params.values);
 }
 
 /** A requeue starts a new round with a fresh try count. */

@@ -5,7 +5,7 @@ import type {
 } from '../common/types';
 import { isTerminalBatchStatus } from '../common/types';
 import {
-  completeResults, getBatch, getBatchForUpdate, getBatchWithParts, iterateRequestBodies, listRequests, markHandlerDispatched,
+  completeResults, getBatch, getBatchForUpdate, getBatchWithParts, hasRetryableOutcomes, iterateRequestBodies, listRequests, markHandlerDispatched,
   planResubmission, recordPoll, recordSubmission, setDeadline, summarizeRequests, type BatchRecord,
 } from '../db/batches-store';
 import { partPositions, ResultsCopy, type StoredOutcome } from '../db/results-store';
@@ -229,6 +229,9 @@ export function createBatchActivities(deps: ActivityDeps) {
      * left; the rest are dead-lettered per request. Returns how many go into the new round (0: none, dispatch next).
      */
     async planResubmission(input: { batchId: string }): Promise<{ resubmitted: number; deadLettered: number; round: number }> {
+      const check = await hasRetryableOutcomes(pool, input.batchId);
+      if (!check) throw new Error(`batch ${input.batchId} does not exist`);
+      if (!check.retryable) return { resubmitted: 0, deadLettered: 0, round: check.round };
       return inTransaction(pool, (db) => planResubmission(db, input.batchId));
     },
 

@@ -17,10 +17,17 @@ import type { BatchRecord } from '../db/batches-store';
 import { batchStartOptions } from '../client/start-options';
 import { benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './main';
 import { analyseHistory, type HistoryStats } from './history';
-import { CpuMeter, postmasterPid } from './memory';
+import { CpuMeter, postmasterPid, treeCpuSeconds } from './memory';
 import { percentile, round2, type BenchDetails } from './report';
 
+/** A round starts once the Temporal server used under this much CPU over SETTLE_WINDOW_MS (or SETTLE_MAX_MS passed). */
+const SETTLE_IDLE_CPU_SECONDS = 0.1;
+const SETTLE_WINDOW_MS = 2000;
+const SETTLE_MAX_MS = 150_000;
+
 interface RoundResult {
+  /** Seconds waited for the server to go idle before the round. */
+  settleSeconds?: number;
   /** CPU seconds per process over the round. */
   cpuSeconds?: Record<string, number>;
   workerThreadsCpuSeconds?: Record<string, number>;
@@ -41,6 +48,25 @@ export function minimumPolls(schedule: number[], processingMs: number): number {
   return Infinity;
 }
 
+/**
+ * Waits until the Temporal server is idle, so a round does not pay for the tail of the one before it: the timeout
+ * timers of finished activities and workflow tasks (up to the 2-minute start-to-close) fire after a round has ended,
+ * and each costs the server a mutable-state load. Ours ran first, so without this the floor paid for ours' tail.
+ */
+async function settle(ctx: BenchContext, label: string): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const before = treeCpuSeconds(ctx.stack.temporal.pid!);
+    await sleep(SETTLE_WINDOW_MS);
+    const used = treeCpuSeconds(ctx.stack.temporal.pid!) - before;
+    const waited = Date.now() - started;
+    if (used < SETTLE_IDLE_CPU_SECONDS || waited >= SETTLE_MAX_MS) {
+      ctx.log(`${label}: Temporal server ${used < SETTLE_IDLE_CPU_SECONDS ? 'idle' : `still busy (${used.toFixed(2)} CPU-s per ${SETTLE_WINDOW_MS / 1000} s)`} after ${(waited / 1000).toFixed(0)} s`);
+      return round2(waited / 1000);
+    }
+  }
+}
+
 async function timeRun(
   ctx: BenchContext,
   label: string,
@@ -48,6 +74,7 @@ async function timeRun(
   start: (index: number) => Promise<WorkflowHandle>,
   pids: Record<string, number | undefined> = {},
 ): Promise<RoundResult> {
+  const settleSeconds = await settle(ctx, label);
   const cpu = new CpuMeter({ ...pids, temporal: ctx.stack.temporal.pid, postgres: postmasterPid(ctx.stack.postgres.dataDir) }, pids.worker).start();
   const t0 = Date.now();
   const completions: number[] = [];
@@ -69,6 +96,7 @@ async function timeRun(
   const seconds = Math.max(...completions) / 1000;
   completions.sort((a, b) => a - b);
   const result = {
+    settleSeconds,
     batches: count,
     seconds: round2(seconds),
     batchesPerSecond: round2(count / seconds),
@@ -131,9 +159,7 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
       const pollsById = new Map(rows.map((row) => [row.id, row.poll_count]));
       const polls = ours.batches.map((batch) => pollsById.get(batch.id) ?? 0);
       ctx.log(`round ${round}/${overhead.rounds}: floor, the same ${polls.reduce((a, b) => a + b, 0)} timers and ${polls.reduce((a, b) => a + b + 5, 0)} no-op activities`);
-      await sleep(1000);
       floorRounds.push(await runFloor(ctx, `floor r${round}`, polls, floorWorker.pid));
-      await sleep(1000);
     }
     const best = (rounds: RoundResult[]) => Math.max(...rounds.map((round) => round.batchesPerSecond));
     const overheadRatio = round2(best(oursRounds) / best(floorRounds));

@@ -427,6 +427,22 @@ export async function listRequests(
   }));
 }
 
+/** Outcomes a follow-up round would resend or dead-letter: expired, missing, or errored retryably. */
+const RETRYABLE_OUTCOME = `(o.status IN ('expired', 'missing') OR (o.status = 'errored' AND o.retryable IS TRUE))`;
+
+/**
+ * Whether the batch's current round has any outcome planResubmission would act on: one read, so the usual batch
+ * (nothing to resend) skips planResubmission's transaction. Null when the batch does not exist.
+ */
+export async function hasRetryableOutcomes(db: Queryable, batchId: string): Promise<{ round: number; retryable: boolean } | null> {
+  const { rows } = await db.query(
+    `SELECT b.round, EXISTS (SELECT 1 FROM request_results o WHERE o.batch_id = b.id AND o.round = b.round AND ${RETRYABLE_OUTCOME}) AS retryable
+       FROM batches b WHERE b.id = $1`,
+    [batchId],
+  );
+  return rows[0] ? { round: rows[0].round, retryable: rows[0].retryable } : null;
+}
+
 /**
  * After a round's results are stored: requests that came back retryably errored, expired or missing are sent
  * again in a new round while they have attempts left; the others are dead-lettered per request (kept with their
@@ -440,8 +456,7 @@ export async function planResubmission(db: Queryable, batchId: string): Promise<
   // index: a join here is planned on the statistics of a batch inserted moments ago and can degrade to a nested loop
   // over both sides (120,000 requests: minutes).
   const retryable = `batch_id = $1 AND round = $2 AND dead_lettered_at IS NULL
-    AND position = ANY (ARRAY(SELECT o.position FROM request_results o WHERE o.batch_id = $1 AND o.round = $2
-                               AND (o.status IN ('expired', 'missing') OR (o.status = 'errored' AND o.retryable IS TRUE))))`;
+    AND position = ANY (ARRAY(SELECT o.position FROM request_results o WHERE o.batch_id = $1 AND o.round = $2 AND ${RETRYABLE_OUTCOME}))`;
   const { rowCount: deadLettered } = await db.query(
     `UPDATE batch_requests SET dead_lettered_at = now() WHERE ${retryable} AND attempts >= $3`,
     [batchId, batch.round, batch.maxRequestAttempts],

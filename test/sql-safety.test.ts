@@ -84,14 +84,19 @@ function placeholderNames(source: ts.SourceFile): Set<string> {
   return names;
 }
 
-/** Names declared in this file as `const NAME = 'literal'` or a template literal without interpolations. */
+/**
+ * Names declared in this file as `const NAME = 'literal'`, a template literal without interpolations, or a template
+ * literal that interpolates only such names declared before it.
+ */
 function stringConstants(source: ts.SourceFile): Set<string> {
   const names = new Set<string>();
   const visit = (node: ts.Node) => {
     if (ts.isVariableDeclarationList(node) && node.flags & ts.NodeFlags.Const) {
       for (const declaration of node.declarations) {
         const init = declaration.initializer;
-        if (ts.isIdentifier(declaration.name) && init && (ts.isStringLiteral(init) || ts.isNoSubstitutionTemplateLiteral(init))) {
+        const constantTemplate = init && ts.isTemplateExpression(init)
+          && init.templateSpans.every((span) => ts.isIdentifier(span.expression) && names.has(span.expression.text));
+        if (ts.isIdentifier(declaration.name) && init && (ts.isStringLiteral(init) || ts.isNoSubstitutionTemplateLiteral(init) || constantTemplate)) {
           names.add(declaration.name.text);
         }
       }
@@ -210,8 +215,10 @@ test('every allowed fragment still exists (a stale allowance would hide nothing 
 test('the scan catches interpolated values, concatenation and non-constant query text', () => {
   const sample = [
     "const COLUMNS = 'id, name';",
+    'const WIDER = `${COLUMNS}, extra`;', // fine: built from constants only
     'export async function probe(db: any, id: string, order: string) {',
     '  await db.query(`SELECT ${COLUMNS} FROM t WHERE id = $1`, [id]);', // fine: constant
+    '  await db.query(`SELECT ${WIDER} FROM t WHERE id = $1`, [id]);', // fine: constant built from constants
     '  await db.query(`SELECT * FROM t WHERE a = $1 AND b = $${1 + 1}`, [id, id]);', // fine: placeholder number
     "  await db.query(`SELECT * FROM t WHERE id = '${id}'`);", // value interpolated
     "  await db.query('SELECT * FROM t ORDER BY ' + order);", // concatenation

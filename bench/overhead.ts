@@ -184,6 +184,7 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
       oursBestBatchesPerSecond: best(oursRounds),
       floorBestBatchesPerSecond: best(floorRounds),
       perRoundRatios: oursRounds.map((round, index) => round2(round.batchesPerSecond / floorRounds[index].batchesPerSecond)),
+      cpuMsPerBatch: { ours: cpuMsPerBatch(oursRounds), floor: cpuMsPerBatch(floorRounds) },
       historySample: sampleStats,
       exampleWorkflow: ctx.webLink(measured[0].workflowId) ?? measured[0].workflowId,
     };
@@ -196,6 +197,17 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
   } finally {
     await floorWorker.stop();
   }
+}
+
+/** CPU milliseconds per batch of each measured process, over all rounds: steadier than throughput on a shared machine. */
+export function cpuMsPerBatch(rounds: RoundResult[]): Record<string, number> {
+  const batches = rounds.reduce((sum, round) => sum + round.batches, 0);
+  const perBatch: Record<string, number> = {};
+  for (const name of ['worker', 'temporal', 'postgres', 'benchAndFake']) {
+    const seconds = rounds.reduce((sum, round) => sum + (round.cpuSeconds?.[name] ?? 0), 0);
+    perBatch[name] = Math.round((seconds * 1000 / Math.max(batches, 1)) * 10) / 10;
+  }
+  return perBatch;
 }
 
 async function providerEfficiency(ctx: BenchContext, batches: BatchRecord[]) {

@@ -131,11 +131,17 @@ function formatValue(key: ResultKey, value: number | null): string {
   return `${value.toLocaleString('en-US', { maximumFractionDigits: 2 })}${UNITS[key] ?? ''}`;
 }
 
+/** worker/Temporal/PostgreSQL/fake CPU ms per batch. */
+function cpuLine(perBatch: Record<string, number>): string {
+  return `${perBatch.worker}/${perBatch.temporal}/${perBatch.postgres}/${perBatch.benchAndFake}`;
+}
+
 function context(results: BenchResults, key: ResultKey): string {
   const d = results.details as Record<string, any>;
   switch (key) {
     case 'overheadRatio':
-      return d.overhead ? `${d.overhead.batches} concurrent batches, ${d.overhead.oursBestBatchesPerSecond} vs ${d.overhead.floorBestBatchesPerSecond} batches/s` : '';
+      return d.overhead ? `${d.overhead.batches} concurrent batches, ${d.overhead.oursBestBatchesPerSecond} vs ${d.overhead.floorBestBatchesPerSecond} batches/s` +
+        (d.overhead.cpuMsPerBatch ? `; CPU ms/batch ${cpuLine(d.overhead.cpuMsPerBatch.ours)} vs ${cpuLine(d.overhead.cpuMsPerBatch.floor)}` : '') : '';
     case 'extraStatusCalls':
       return d.providerEfficiency
         ? `${d.providerEfficiency.statusCallsPerBatch} status calls/batch (min ${d.providerEfficiency.minimumStatusCallsPerBatch}); ${d.providerEfficiency.providerBatchesPerBatch} provider batches/batch`

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { NotApplicableError, NotFoundError, ValidationError } from '../client/errors';
+import { batchStateQuery } from '../common/definitions';
 import { chatRequests, createTestEnvironment, type TestEnvironment } from './support/environment';
 import { createRecordingTables, handlers } from './support/recording-handlers';
 import { waitFor } from './support/wait';
@@ -65,10 +66,12 @@ for (const provider of ['openai', 'anthropic'] as const) test(`${provider} cance
 
 test('extend the deadline: the batch is not expired at the old deadline', async () => {
   env.fake.configure({ batchRules: [{ match: { customId: 'extend-0' }, processingMs: 5000 }] });
-  const { batchId } = await env.client.submitBatch({
+  const { batchId, workflowId } = await env.client.submitBatch({
     provider: 'openai', model: 'model-x', requests: chatRequests(3, 'extend'), handler: 'record', pollScheduleMs: [400], maxAgeMs: 2500,
   });
   await submitted(batchId);
+  // The submit activity stores the provider id before it returns; the workflow holds the deadline a moment later.
+  await waitFor(async () => (await env.temporal.workflow.getHandle(workflowId).query(batchStateQuery)).deadlineAt, 10_000, 'the workflow to hold its deadline');
   const { batch: beforeExtension } = await env.client.getBatch(batchId);
   await assert.rejects(
     env.client.extendDeadline(batchId, { deadlineAt: new Date(beforeExtension.deadlineAt!.getTime() - 1000).toISOString() }),

@@ -59,7 +59,7 @@ export async function trackStep<T>(
     if (!tracking.successRecorded) {
       await (attempt > 1
         ? recordAttemptSuccess(pool, tracking)
-        : recordFirstAttemptOutcome(pool, subject.kind, subject.id, step, tracking.startedAt, null));
+        : recordFirstAttemptOutcome(pool, tracking, null));
     }
     return result;
   } catch (error) {
@@ -67,7 +67,7 @@ export async function trackStep<T>(
     const errorClass = failure.type ?? 'Error';
     await (attempt > 1
       ? recordAttemptFailure(pool, subject.kind, subject.id, step, errorClass, failure.message)
-      : recordFirstAttemptOutcome(pool, subject.kind, subject.id, step, tracking.startedAt, { errorClass, message: failure.message })
+      : recordFirstAttemptOutcome(pool, tracking, { errorClass, message: failure.message })
     ).catch(() => undefined);
     throw failure;
   } finally {

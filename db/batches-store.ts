@@ -1,5 +1,5 @@
 import type { BatchStatus, RequestCounts, RequestStatus, ResultSummary } from '../common/types';
-import { appendEvent, statusChangeEventSql } from './events-store';
+import { appendEvent, eventSql, statusChangeEventSql } from './events-store';
 import { CURRENT_PARTS_JSON, partReportsSql, toRecord as toPartRecord, type PartReport, type ProviderBatchRecord } from './provider-batches-store';
 import type { Queryable } from './queryable';
 import { insertUnplannedLeftovers, outcomeTotals, type OutcomeTotals } from './results-store';
@@ -382,12 +382,10 @@ export async function markHandlerDispatched(
   db: Queryable, batchId: string, outcome: string, also: StatementPart = () => 'SELECT 1',
 ): Promise<void> {
   const params = new SqlParams();
-  const id = params.add(batchId);
-  const event = params.add({ outcome });
   await db.query(
-    `WITH dispatched AS (UPDATE batches SET handler_dispatched_at = now(), updated_at = now() WHERE id = ${id}),
+    `WITH dispatched AS (UPDATE batches SET handler_dispatched_at = now(), updated_at = now() WHERE id = ${params.add(batchId)}),
           also_0 AS (${also(params)})
-     INSERT INTO event_log (subject_kind, subject_id, kind, detail) VALUES ('batch', ${id}, 'handler_dispatched', ${event}::jsonb)`,
+     ${eventSql(params, 'batch', batchId, 'handler_dispatched', { detail: { outcome } })}`,
     params.values,
   );
 }

@@ -1,6 +1,6 @@
 import type { SubjectKind } from '../common/types';
 import type { Queryable } from './queryable';
-import type { SqlParams } from './sql-params';
+import { SqlParams } from './sql-params';
 
 /** SQL for the append-only event log of batches and jobs. */
 
@@ -13,18 +13,28 @@ export interface EventRecord {
   detail: Record<string, unknown>;
 }
 
+export interface EventChange {
+  fromStatus?: string | null;
+  toStatus?: string | null;
+  detail?: Record<string, unknown>;
+}
+
 export async function appendEvent(
   db: Queryable,
   subjectKind: SubjectKind,
   subjectId: string,
   kind: string,
-  change: { fromStatus?: string | null; toStatus?: string | null; detail?: Record<string, unknown> } = {},
+  change: EventChange = {},
 ): Promise<void> {
-  await db.query(
-    `INSERT INTO event_log (subject_kind, subject_id, kind, from_status, to_status, detail)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
-    [subjectKind, subjectId, kind, change.fromStatus ?? null, change.toStatus ?? null, change.detail ?? {}],
-  );
+  const params = new SqlParams();
+  await db.query(eventSql(params, subjectKind, subjectId, kind, change), params.values);
+}
+
+/** The INSERT of one event, as a statement of its own or as the last part of a larger one. */
+export function eventSql(params: SqlParams, subjectKind: SubjectKind, subjectId: string, kind: string, change: EventChange = {}): string {
+  return `INSERT INTO event_log (subject_kind, subject_id, kind, from_status, to_status, detail)
+          VALUES (${params.add(subjectKind)}, ${params.add(subjectId)}::uuid, ${params.add(kind)}, ${params.add(change.fromStatus ?? null)},
+                  ${params.add(change.toStatus ?? null)}, ${params.add(change.detail ?? {})}::jsonb)`;
 }
 
 /**

@@ -38,11 +38,10 @@ export async function recordAttemptStart(db: Queryable, kind: SubjectKind, subje
  * write, which is most of the bookkeeping of a batch whose steps succeed first time (each poll is a first attempt).
  */
 export async function recordFirstAttemptOutcome(
-  db: Queryable, kind: SubjectKind, subjectId: string, step: StepName, startedAt: Date,
-  failure: { errorClass: string; message: string } | null,
+  db: Queryable, ref: StepAttemptRef, failure: { errorClass: string; message: string } | null,
 ) {
   const params = new SqlParams();
-  await db.query(firstAttemptOutcomeSql(params, { kind, subjectId, step, startedAt }, failure), params.values);
+  await db.query(firstAttemptOutcomeSql(params, ref, failure), params.values);
 }
 
 /** Identifies one attempt of one step. */

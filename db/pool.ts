@@ -1,8 +1,19 @@
 import { Pool, type PoolConfig } from 'pg';
+import { PreparingClient } from './prepared-client';
+
+export interface PoolOptions extends Partial<PoolConfig> {
+  /**
+   * Run parameterised statements as prepared statements of each connection (db/prepared-client.ts). Default true;
+   * turn off behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
+   */
+  preparedStatements?: boolean;
+}
 
 /** One pool per process; activities, the client and scripts share it. */
-export function createPool(databaseUrl: string, options: Partial<PoolConfig> = {}): Pool {
-  const pool = new Pool({ connectionString: databaseUrl, max: 10, idleTimeoutMillis: 30_000, ...options });
+export function createPool(databaseUrl: string, { preparedStatements = true, ...options }: PoolOptions = {}): Pool {
+  const pool = new Pool({
+    connectionString: databaseUrl, max: 10, idleTimeoutMillis: 30_000, ...(preparedStatements ? { Client: PreparingClient } : {}), ...options,
+  });
   // An idle client that loses its server (PostgreSQL restart) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   return pool;

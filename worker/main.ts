@@ -52,7 +52,8 @@ function providersFromEnv() {
 /**
  * Worker tuning (all optional; unset keeps the defaults): BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES (100),
  * BATCHKEEPER_MAX_CONCURRENT_WORKFLOW_TASKS (the SDK's 40), BATCHKEEPER_MAX_CACHED_WORKFLOWS (the SDK's, from the heap
- * size), BATCHKEEPER_PG_POOL_MAX (PostgreSQL connections of the worker, 10).
+ * size), BATCHKEEPER_PG_POOL_MAX (PostgreSQL connections of the worker, 10), BATCHKEEPER_PG_PREPARED_STATEMENTS (1; 0
+ * behind a pooler that cannot keep prepared statements).
  */
 function workerTuningFromEnv(env: NodeJS.ProcessEnv = process.env) {
   const int = (name: string, min: number): number | undefined => {
@@ -62,11 +63,18 @@ function workerTuningFromEnv(env: NodeJS.ProcessEnv = process.env) {
     if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer of at least ${min}`);
     return value;
   };
+  const flag = (name: string): boolean | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    if (raw !== '0' && raw !== '1') throw new Error(`${name} must be 0 or 1`);
+    return raw === '1';
+  };
   return {
     maxConcurrentActivityTaskExecutions: int('BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES', 1),
     maxConcurrentWorkflowTaskExecutions: int('BATCHKEEPER_MAX_CONCURRENT_WORKFLOW_TASKS', 2),
     maxCachedWorkflows: int('BATCHKEEPER_MAX_CACHED_WORKFLOWS', 0),
     pgPoolMax: int('BATCHKEEPER_PG_POOL_MAX', 1),
+    pgPreparedStatements: flag('BATCHKEEPER_PG_PREPARED_STATEMENTS'),
   };
 }
 
@@ -74,8 +82,8 @@ async function main(): Promise<void> {
   const databaseUrl = databaseUrlFromEnv();
   const startupTimeoutMs = Number(process.env.BATCHKEEPER_STARTUP_TIMEOUT_MS || 120_000);
   await waitForDependency('PostgreSQL', () => migrateDatabase(databaseUrl), startupTimeoutMs);
-  const { pgPoolMax, ...tuning } = workerTuningFromEnv();
-  const pool = createPool(databaseUrl, pgPoolMax ? { max: pgPoolMax } : {});
+  const { pgPoolMax, pgPreparedStatements, ...tuning } = workerTuningFromEnv();
+  const pool = createPool(databaseUrl, { ...(pgPoolMax ? { max: pgPoolMax } : {}), ...(pgPreparedStatements === false ? { preparedStatements: false } : {}) });
   const temporal = temporalSettingsFromEnv();
   const dataConverter = dataConverterFromEnv(); // BATCHKEEPER_CODEC_KEYS: payload encryption, off when unset
   const connection = await waitForDependency('Temporal', () => NativeConnection.connect(temporal.connectionOptions), startupTimeoutMs);

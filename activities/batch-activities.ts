@@ -103,7 +103,7 @@ export function createBatchActivities(deps: ActivityDeps) {
      * earlier attempt created (provider metadata), so a lost response never makes a second provider batch.
      */
     async submitBatch(input: { batchId: string }): Promise<StatusView & { providerBatchId: string; deadlineAt: string }> {
-      return trackStep(pool, batchSubject(input.batchId), 'submit', async (attempt) => {
+      return trackStep(pool, batchSubject(input.batchId), 'submit', async (attempt, tracking) => {
         let batch = await requireBatch(input.batchId);
         const provider = providerFor(batch);
         if (batch.status === 'pending') {
@@ -140,7 +140,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             counts: aggregate.counts,
             parts: parts.length,
             reconciled,
-          });
+          }, tracking);
         }
         return {
           providerBatchId: requireProviderBatchId(batch),
@@ -179,7 +179,7 @@ export function createBatchActivities(deps: ActivityDeps) {
      * applies the final status.
      */
     async fetchResults(input: { batchId: string; finalStatus?: BatchStatus; reason?: string }): Promise<ResultSummary & { status: BatchStatus; attempt: number }> {
-      return trackStep(pool, batchSubject(input.batchId), 'fetch_results', async (attempt) => {
+      return trackStep(pool, batchSubject(input.batchId), 'fetch_results', async (attempt, tracking) => {
         const { batch, parts } = await requireBatchWithParts(input.batchId);
         const provider = providerFor(batch);
         const finalStatus = input.finalStatus ?? (isTerminalBatchStatus(batch.status) ? batch.status : 'failed');
@@ -218,7 +218,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             unknownIds,
             malformedLines,
             price: priceFor(deps.prices, batch.provider, batch.model),
-          }),
+          }, tracking),
         );
         return { ...summary, attempt };
       });

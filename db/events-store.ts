@@ -1,6 +1,6 @@
 import type { SubjectKind } from '../common/types';
 import type { Queryable } from './queryable';
-import { SqlParams } from './sql-params';
+import { SqlParams, type StatementPart } from './sql-params';
 
 /** SQL for the append-only event log of batches and jobs. */
 
@@ -19,15 +19,17 @@ export interface EventChange {
   detail?: Record<string, unknown>;
 }
 
+/** Appends one event; `also` (a CTE body, e.g. a step's success) is written in the same statement. */
 export async function appendEvent(
   db: Queryable,
   subjectKind: SubjectKind,
   subjectId: string,
   kind: string,
   change: EventChange = {},
+  also: StatementPart = () => 'SELECT 1',
 ): Promise<void> {
   const params = new SqlParams();
-  await db.query(eventSql(params, subjectKind, subjectId, kind, change), params.values);
+  await db.query(`WITH also_0 AS (${also(params)}) ${eventSql(params, subjectKind, subjectId, kind, change)}`, params.values);
 }
 
 /** The INSERT of one event, as a statement of its own or as the last part of a larger one. */

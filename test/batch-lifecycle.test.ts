@@ -104,6 +104,24 @@ test('a provider-side failed batch is recorded with its reason and the handler i
   assert.equal(call.missing, 3);
 });
 
+test('each step of a batch records one successful try (submit and fetch_results in their last statement)', async () => {
+  const { batchId } = await env.client.submitBatch({
+    provider: 'openai', model: 'model-x', requests: chatRequests(2, 'steps'), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS,
+  });
+  await env.client.waitForBatch(batchId, { timeoutMs: 60_000 });
+  const { steps } = await env.client.getBatch(batchId);
+  const byStep = new Map(steps.map((step) => [step.step, step]));
+  for (const name of ['submit', 'poll', 'fetch_results', 'dispatch_handler']) {
+    const step = byStep.get(name as (typeof steps)[number]['step']);
+    assert.ok(step?.succeededAt, `${name}: success recorded`);
+    assert.equal(step.lastError, null, `${name}: no error`);
+    assert.equal(step.attempt, 1, `${name}: first attempt`);
+  }
+  const stored = (await env.client.getTimeline('batch', batchId)).filter((event) => event.kind === 'results_stored');
+  assert.equal(stored.length, 1, 'results_stored logged once');
+  assert.equal(stored[0]!.detail.succeeded, 2);
+});
+
 test('submitting twice with the same idempotency key gives one batch, one workflow, one provider batch', async () => {
   const input = {
     provider: 'anthropic', model: 'model-x', requests: chatRequests(2, 'idem'), handler: 'record',

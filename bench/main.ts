@@ -11,6 +11,10 @@
  * ingest.ts (a 100,000-line results file vs PostgreSQL's COPY), memory.ts (worker RSS). report.ts writes the results.
  *
  * `bench/main.ts --floor-worker` is the floor worker process (started by the bench itself, see overhead.ts).
+ *
+ * Analysis only (environment): BENCH_PROFILE_DIR=dir writes V8 CPU profiles of the worker processes;
+ * BENCH_WORKER_NODE_ARGS='--perf-basic-prof' passes node flags to them (e.g. for Linux perf);
+ * BENCH_PG_STATEMENTS=file.json writes pg_stat_statements (calls, execution and planning ms) of the overhead rounds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -312,7 +316,8 @@ async function spawnWorker(
 ): Promise<WorkerProcess> {
   const profileDir = process.env.BENCH_PROFILE_DIR; // CPU profiles of the worker processes (analysis only)
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+  const extraNodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...extraNodeArgs, '--import', 'tsx', ...args], {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env,
@@ -381,7 +386,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const stack = await startLocalStack({
     name: preset.dataName,
     uiPort: preset.ui ? undefined : false,
-    postgresFlags: ['-c', 'max_connections=300'],
+    postgresFlags: [
+      '-c', 'max_connections=300',
+      ...(process.env.BENCH_PG_STATEMENTS ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track_planning=on'] : []),
+    ],
     extraTemporalArgs: TEMPORAL_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]),
     onProgress: (message) => log(`stack: ${message}`),
   });

@@ -165,7 +165,8 @@ export function threadCpuSeconds(pid: number): Record<string, number> {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
         const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')).replace(/\d+$/, '#');
+        // The main JS thread and a worker thread (the workflow thread) share the comm 'node': the main one is the pid.
+        const name = tid === String(pid) ? 'main' : text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')).replace(/\d+$/, '#');
         const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
         byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
       } catch {

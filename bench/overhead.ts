@@ -11,6 +11,7 @@
  * before the fake's processing time has passed, plus one read per provider batch to find its results), and provider
  * batches created per logical batch.
  */
+import { writeFileSync } from 'node:fs';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { BatchRecord } from '../db/batches-store';
@@ -65,6 +66,22 @@ async function settle(ctx: BenchContext, label: string): Promise<number> {
       return round2(waited / 1000);
     }
   }
+}
+
+/** BENCH_PG_STATEMENTS (analysis only): statement statistics of the measured rounds, from pg_stat_statements. */
+async function resetStatementStats(ctx: BenchContext): Promise<void> {
+  await ctx.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await ctx.pool.query('SELECT pg_stat_statements_reset()');
+}
+
+async function writeStatementStats(ctx: BenchContext, file: string): Promise<void> {
+  const { rows } = await ctx.pool.query(
+    `SELECT calls, round(total_exec_time::numeric, 1) AS exec_ms, round(total_plan_time::numeric, 1) AS plan_ms, rows,
+            left(regexp_replace(query, '\\s+', ' ', 'g'), 300) AS query
+       FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC`,
+  );
+  writeFileSync(file, JSON.stringify(rows, null, 1));
+  ctx.log(`pg_stat_statements of the measured rounds written to ${file}`);
 }
 
 async function timeRun(
@@ -148,6 +165,8 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
     const oursRounds: RoundResult[] = [];
     const floorRounds: RoundResult[] = [];
     const measured: BatchRecord[] = [];
+    const statementsFile = process.env.BENCH_PG_STATEMENTS;
+    if (statementsFile) await resetStatementStats(ctx);
     for (let round = 1; round <= overhead.rounds; round += 1) {
       ctx.log(`round ${round}/${overhead.rounds}: ours, ${overhead.batches} concurrent batches, schedule ${overhead.pollScheduleMs.join('/')} ms, provider processing ${overhead.processingMs} ms`);
       const ours = await runOurs(ctx, `ours r${round}`, overhead.batches, ours0.pid);
@@ -161,6 +180,7 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
       ctx.log(`round ${round}/${overhead.rounds}: floor, the same ${polls.reduce((a, b) => a + b, 0)} timers and ${polls.reduce((a, b) => a + b + 5, 0)} no-op activities`);
       floorRounds.push(await runFloor(ctx, `floor r${round}`, polls, floorWorker.pid));
     }
+    if (statementsFile) await writeStatementStats(ctx, statementsFile);
     const best = (rounds: RoundResult[]) => Math.max(...rounds.map((round) => round.batchesPerSecond));
     const overheadRatio = round2(best(oursRounds) / best(floorRounds));
 

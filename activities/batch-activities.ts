@@ -140,7 +140,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             counts: aggregate.counts,
             parts: parts.length,
             reconciled,
-          }, tracking);
+          }, (params) => tracking.successSql(params));
         }
         return {
           providerBatchId: requireProviderBatchId(batch),
@@ -218,7 +218,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             unknownIds,
             malformedLines,
             price: priceFor(deps.prices, batch.provider, batch.model),
-          }, tracking),
+          }, (params) => tracking.successSql(params)),
         );
         return { ...summary, attempt };
       });

@@ -198,8 +198,8 @@ export async function recordSubmission(
   submission: {
     round: number; providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts; parts: number; reconciled: number;
   },
-  /** Written in the same statement: the submit step's success (step-tracking). */
-  step?: { successSql: StatementPart },
+  /** Written in the same statement (the submit step's success). */
+  also?: StatementPart,
 ): Promise<BatchRecord> {
   const submitted = await transition(db, batchId, submission.status === 'pending' ? 'submitted' : submission.status, 'submitted', {
     provider_batch_id: { coalesce: submission.providerBatchId },
@@ -212,7 +212,7 @@ export async function recordSubmission(
     round: submission.round,
     parts: submission.parts,
     reconciledParts: submission.reconciled,
-  }, [], { onlyFrom: 'pending', also: step ? [(params) => step.successSql(params)] : [] });
+  }, [], { onlyFrom: 'pending', also: also ? [also] : [] });
   if (submitted) return submitted.batch;
   // Already submitted (a retried attempt after the write): nothing changes.
   const batch = await getBatch(db, batchId);
@@ -332,8 +332,8 @@ export async function completeResults(
     /** Prices per million tokens, already discounted for batch use; null when unknown (cost stays null). */
     price?: { inputPerMTokUsd: number; outputPerMTokUsd: number } | null;
   },
-  /** Written with the last statement: the results step's success (step-tracking). */
-  step?: { successSql: StatementPart },
+  /** Written with the last statement (the results step's success). */
+  also?: StatementPart,
 ): Promise<ResultSummary & { status: BatchStatus }> {
   await insertUnplannedLeftovers(db, batchId, { status: options.leftoverStatus, message: options.leftoverMessage });
   if (options.price) {
@@ -365,7 +365,7 @@ export async function completeResults(
   summary.malformedLines = options.malformedLines;
   summary.costUsd = rolledUp[0].cost_usd === null ? null : Number(rolledUp[0].cost_usd);
   summary.deadLetteredRequests = rolledUp[0].dead_lettered_requests;
-  await appendEvent(db, 'batch', batchId, 'results_stored', { detail: { ...summary } }, step ? (params) => step.successSql(params) : undefined);
+  await appendEvent(db, 'batch', batchId, 'results_stored', { detail: { ...summary } }, also);
   return { ...summary, status };
 }
 

@@ -1,4 +1,4 @@
-import { Client, type ClientConfig, type QueryResult } from 'pg';
+import { Client, type QueryResult } from 'pg';
 
 /**
  * A pg Client that runs each parameterised statement as a named (prepared) statement of its connection, so
@@ -17,10 +17,6 @@ export class PreparingClient extends Client {
   /** Statement text → name of its prepared statement on this connection. */
   private readonly statementNames = new Map<string, string>();
   private nextStatement = 1;
-
-  constructor(config?: string | ClientConfig) {
-    super(config);
-  }
 
   // pg's overloads cannot be restated one by one; this keeps their behaviour for every form it does not prepare.
   override query(...args: unknown[]): any {

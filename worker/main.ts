@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const startupTimeoutMs = Number(process.env.BATCHKEEPER_STARTUP_TIMEOUT_MS || 120_000);
   await waitForDependency('PostgreSQL', () => migrateDatabase(databaseUrl), startupTimeoutMs);
   const { pgPoolMax, pgPreparedStatements, ...tuning } = workerTuningFromEnv();
-  const pool = createPool(databaseUrl, { ...(pgPoolMax ? { max: pgPoolMax } : {}), ...(pgPreparedStatements === false ? { preparedStatements: false } : {}) });
+  const pool = createPool(databaseUrl, { ...(pgPoolMax ? { max: pgPoolMax } : {}), preparedStatements: pgPreparedStatements });
   const temporal = temporalSettingsFromEnv();
   const dataConverter = dataConverterFromEnv(); // BATCHKEEPER_CODEC_KEYS: payload encryption, off when unset
   const connection = await waitForDependency('Temporal', () => NativeConnection.connect(temporal.connectionOptions), startupTimeoutMs);

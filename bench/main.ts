@@ -76,6 +76,8 @@ export interface Preset {
     warmupBatches: number;
     /** Histories fetched for events per poll and history size. */
     historySample: number;
+    /** Before each round, wait for the timeout timers of the one before to fire (bench/overhead.ts); off in --quick. */
+    awaitTimerTails: boolean;
   };
   history: { polls: number; pollIntervalMs: number };
   pollNow: { trials: number; requests: number };
@@ -89,6 +91,7 @@ export const DEFAULT_PRESET: Preset = {
   ui: true,
   overhead: {
     batches: 1000, rounds: 2, requestsPerBatch: 4, pollScheduleMs: [200, 300, 500], processingMs: 3000, warmupBatches: 50, historySample: 100,
+    awaitTimerTails: true,
   },
   history: { polls: 10_080, pollIntervalMs: 1 },
   pollNow: { trials: 11, requests: 1000 },
@@ -100,7 +103,7 @@ export const QUICK_PRESET: Preset = {
   name: 'quick',
   dataName: 'bench-quick',
   ui: false,
-  overhead: { ...DEFAULT_PRESET.overhead, batches: 200, rounds: 1, warmupBatches: 20, historySample: 40 },
+  overhead: { ...DEFAULT_PRESET.overhead, batches: 200, rounds: 1, warmupBatches: 20, historySample: 40, awaitTimerTails: false },
   history: { polls: 1000, pollIntervalMs: 1 },
   pollNow: { trials: 5, requests: 1000 },
   ingest: { lines: 25_000, lineBytes: 1048 },

@@ -25,6 +25,24 @@ import { percentile, round2, type BenchDetails } from './report';
 const SETTLE_IDLE_CPU_SECONDS = 0.1;
 const SETTLE_WINDOW_MS = 2000;
 const SETTLE_MAX_MS = 150_000;
+/**
+ * How long after its last activity a round's timeout timers keep firing: ours, the bookkeeping activities' 1-minute
+ * start-to-close (workflows/step-runner.ts; the steps' first timer is their 30 s heartbeat timeout); the floor, the
+ * 30 s start-to-close of its no-ops (bench/floor-workflows.ts). A few seconds more for timer-queue lag.
+ */
+const TIMER_TAIL_MS = { ours: 65_000, floor: 35_000 };
+
+/** When the timers of the rounds run so far are all due; the next round waits for it (unless the preset skips it). */
+class RoundTails {
+  private dueBy = 0;
+  constructor(private readonly enabled: boolean) {}
+  next(): number {
+    return this.enabled ? this.dueBy : 0;
+  }
+  ended(kind: keyof typeof TIMER_TAIL_MS): void {
+    this.dueBy = Date.now() + TIMER_TAIL_MS[kind];
+  }
+}
 
 interface RoundResult {
   /** Seconds waited for the server to go idle before the round. */
@@ -50,12 +68,19 @@ export function minimumPolls(schedule: number[], processingMs: number): number {
 }
 
 /**
- * Waits until the Temporal server is idle, so a round does not pay for the tail of the one before it: the timeout
- * timers of finished activities and workflow tasks (up to the 2-minute start-to-close) fire after a round has ended,
- * and each costs the server a mutable-state load. Ours ran first, so without this the floor paid for ours' tail.
+ * Waits until the timers the previous round left behind have fired and the Temporal server is idle, so a round does
+ * not pay for the tail of the one before it. Every activity leaves a timeout timer (ours: the 30 s heartbeat timeout
+ * of a step, the 1-minute start-to-close of a bookkeeping activity; floor: its 30 s start-to-close) that fires after
+ * the activity finished and costs the server a mutable-state load. Waiting for idleness alone was not enough: the
+ * server went quiet between bursts of due timers, and the floor round after ours ran 20-25% slower than a second floor
+ * round started later (two rounds of 400 batches, 14.9 vs 19.1 and 16.3 vs 19.0 batches/s).
  */
-async function settle(ctx: BenchContext, label: string): Promise<number> {
+async function settle(ctx: BenchContext, label: string, timersDueBy: number): Promise<number> {
   const started = Date.now();
+  if (timersDueBy > started) {
+    ctx.log(`${label}: waiting ${((timersDueBy - started) / 1000).toFixed(0)} s for the previous round's timeout timers to fire`);
+    await sleep(timersDueBy - started);
+  }
   for (;;) {
     const before = treeCpuSeconds(ctx.stack.temporal.pid!);
     await sleep(SETTLE_WINDOW_MS);
@@ -89,9 +114,11 @@ async function timeRun(
   label: string,
   count: number,
   start: (index: number) => Promise<WorkflowHandle>,
+  tails: RoundTails,
+  kind: keyof typeof TIMER_TAIL_MS,
   pids: Record<string, number | undefined> = {},
 ): Promise<RoundResult> {
-  const settleSeconds = await settle(ctx, label);
+  const settleSeconds = await settle(ctx, label, tails.next());
   const cpu = new CpuMeter({ ...pids, temporal: ctx.stack.temporal.pid, postgres: postmasterPid(ctx.stack.postgres.dataDir) }, pids.worker).start();
   const t0 = Date.now();
   const completions: number[] = [];
@@ -109,6 +136,7 @@ async function timeRun(
     await Promise.all(results);
   } finally {
     clearInterval(progress);
+    tails.ended(kind);
   }
   const seconds = Math.max(...completions) / 1000;
   completions.sort((a, b) => a - b);
@@ -128,7 +156,7 @@ async function timeRun(
   return result;
 }
 
-async function runOurs(ctx: BenchContext, label: string, count: number, pid?: number): Promise<{ round: RoundResult; batches: BatchRecord[] }> {
+async function runOurs(ctx: BenchContext, tails: RoundTails, label: string, count: number, pid?: number): Promise<{ round: RoundResult; batches: BatchRecord[] }> {
   const { overhead } = ctx.preset;
   const batches = await ctx.insertBatches(
     Array.from({ length: count }, () => benchBatch({ requests: overhead.requestsPerBatch, pollScheduleMs: overhead.pollScheduleMs, label })),
@@ -136,11 +164,11 @@ async function runOurs(ctx: BenchContext, label: string, count: number, pid?: nu
   await sleep(500);
   const round = await timeRun(ctx, label, count, (index) =>
     ctx.temporal.workflow.start('batchWorkflow', { ...batchStartOptions(batches[index], ctx.taskQueue), args: [{ batchId: batches[index].id }] }),
-  { worker: pid });
+  tails, 'ours', { worker: pid });
   return { round, batches };
 }
 
-async function runFloor(ctx: BenchContext, label: string, polls: number[], pid?: number): Promise<RoundResult> {
+async function runFloor(ctx: BenchContext, tails: RoundTails, label: string, polls: number[], pid?: number): Promise<RoundResult> {
   const schedule = ctx.preset.overhead.pollScheduleMs;
   const prefix = `floor-${label}-${Date.now()}`;
   return timeRun(ctx, label, polls.length, (index) =>
@@ -149,18 +177,19 @@ async function runFloor(ctx: BenchContext, label: string, polls: number[], pid?:
       workflowId: `${prefix}-${index}`,
       args: [{ polls: polls[index], pollScheduleMs: schedule }],
     }),
-  { worker: pid });
+  tails, 'floor', { worker: pid });
 }
 
 export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, details: BenchDetails) {
   const { overhead } = ctx.preset;
   ctx.fake.configure({ processingMs: overhead.processingMs });
   const floorWorker = await ctx.startFloorWorker('floor');
+  const tails = new RoundTails(overhead.awaitTimerTails);
   try {
     // Warm-up: JIT, connections, workflow bundles, the server's task queues.
     ctx.log(`warm-up: ${overhead.warmupBatches} batches each`);
-    const warm = await runOurs(ctx, 'warm-up ours', overhead.warmupBatches, ours0.pid);
-    await runFloor(ctx, 'warm-up floor', warm.batches.map(() => 3), floorWorker.pid);
+    const warm = await runOurs(ctx, tails, 'warm-up ours', overhead.warmupBatches, ours0.pid);
+    await runFloor(ctx, tails, 'warm-up floor', warm.batches.map(() => 3), floorWorker.pid);
 
     const oursRounds: RoundResult[] = [];
     const floorRounds: RoundResult[] = [];
@@ -169,7 +198,7 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
     if (statementsFile) await resetStatementStats(ctx);
     for (let round = 1; round <= overhead.rounds; round += 1) {
       ctx.log(`round ${round}/${overhead.rounds}: ours, ${overhead.batches} concurrent batches, schedule ${overhead.pollScheduleMs.join('/')} ms, provider processing ${overhead.processingMs} ms`);
-      const ours = await runOurs(ctx, `ours r${round}`, overhead.batches, ours0.pid);
+      const ours = await runOurs(ctx, tails, `ours r${round}`, overhead.batches, ours0.pid);
       oursRounds.push(ours.round);
       measured.push(...ours.batches);
       const { rows } = await ctx.pool.query<{ id: string; poll_count: number }>(
@@ -178,7 +207,7 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
       const pollsById = new Map(rows.map((row) => [row.id, row.poll_count]));
       const polls = ours.batches.map((batch) => pollsById.get(batch.id) ?? 0);
       ctx.log(`round ${round}/${overhead.rounds}: floor, the same ${polls.reduce((a, b) => a + b, 0)} timers and ${polls.reduce((a, b) => a + b + 5, 0)} no-op activities`);
-      floorRounds.push(await runFloor(ctx, `floor r${round}`, polls, floorWorker.pid));
+      floorRounds.push(await runFloor(ctx, tails, `floor r${round}`, polls, floorWorker.pid));
     }
     if (statementsFile) await writeStatementStats(ctx, statementsFile);
     const best = (rounds: RoundResult[]) => Math.max(...rounds.map((round) => round.batchesPerSecond));
@@ -198,6 +227,7 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
       rounds: overhead.rounds,
       pollScheduleMs: overhead.pollScheduleMs,
       providerProcessingMs: overhead.processingMs,
+      timerTailsAwaited: overhead.awaitTimerTails,
       requestsPerBatch: overhead.requestsPerBatch,
       ours: oursRounds,
       floor: floorRounds,

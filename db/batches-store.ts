@@ -1,7 +1,7 @@
 import type { BatchStatus, RequestCounts, RequestStatus, ResultSummary } from '../common/types';
 import { appendEvent, eventSql, statusChangeEventSql } from './events-store';
 import { CURRENT_PARTS_JSON, partReportsSql, toRecord as toPartRecord, type PartReport, type ProviderBatchRecord } from './provider-batches-store';
-import type { Queryable } from './queryable';
+import { queryUnprepared, type Queryable } from './queryable';
 import { insertUnplannedLeftovers, outcomeTotals, type OutcomeTotals } from './results-store';
 import { SqlParams, type StatementPart } from './sql-params';
 
@@ -176,7 +176,8 @@ export async function* iterateRequestBodies(
 ): AsyncGenerator<{ customId: string; params: Record<string, unknown> }> {
   let after = -1;
   for (;;) {
-    const { rows } = await db.query(
+    const { rows } = await queryUnprepared(
+      db,
       `SELECT provider_custom_id, position, params FROM batch_requests
         WHERE batch_id = $1 AND round = $2 AND part = $3 AND position > $4
         ORDER BY position LIMIT $5`,
@@ -405,7 +406,8 @@ export async function listRequests(
   batchId: string,
   page: { afterPosition?: number; limit: number; status?: RequestStatus },
 ): Promise<RequestRecord[]> {
-  const { rows } = await db.query(
+  const { rows } = await queryUnprepared(
+    db,
     `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens,
             attempts, dead_lettered_at, cost_usd
        FROM request_outcomes

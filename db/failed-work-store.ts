@@ -1,6 +1,6 @@
 import type { SubjectKind } from '../common/types';
 import { rowLimit } from './dead-letters-store';
-import type { Queryable } from './queryable';
+import { queryUnprepared, type Queryable } from './queryable';
 
 /** SQL over the failed_work view: failed and dead-lettered batches and jobs with error, try count and timestamps. */
 
@@ -30,7 +30,8 @@ export interface FailedWorkFilter {
 }
 
 export async function listFailedWork(db: Queryable, filter: FailedWorkFilter = {}): Promise<FailedWorkRecord[]> {
-  const { rows } = await db.query(
+  const { rows } = await queryUnprepared(
+    db,
     `SELECT * FROM failed_work
       WHERE ($1::text IS NULL OR subject_kind = $1) AND (NOT $2 OR dead_lettered)
         AND ($3::text IS NULL OR provider = $3) AND ($4::text IS NULL OR type_or_handler = $4)

@@ -5,6 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Pool, PoolClient } from 'pg';
+import { randomUUID } from 'node:crypto';
+import { insertBatch, iterateRequestBodies, listRequests } from '../db/batches-store';
+import { migrateDatabase } from '../db/migrate';
 import { createPool, inTransaction } from '../db/pool';
 import { createScratchDatabase, type ScratchDatabase } from './support/scratch-database';
 
@@ -13,6 +16,7 @@ let single: Pool;
 
 before(async () => {
   db = await createScratchDatabase('bk_prepared');
+  await migrateDatabase(db.url);
   // One connection, so every call below meets the statements the calls before it prepared.
   single = createPool(db.url, { max: 1 });
 });
@@ -87,5 +91,35 @@ test('preparedStatements: false sends every statement unprepared', async () => {
     }
   } finally {
     await plain.end();
+  }
+});
+
+test('pages of requests and results run unprepared: a generic plan must not serve every page', async () => {
+  const batchId = randomUUID();
+  await inTransaction(single, (client) => insertBatch(client, {
+    id: batchId, idempotencyKey: batchId, workflowId: `batch-${batchId}`, provider: 'openai', model: 'model-x', handlerName: null,
+    metadata: {}, pollScheduleMs: [1000], maxAgeMs: 60_000,
+    requests: Array.from({ length: 14 }, (_, index) => ({ customId: `page-${index}`, params: { n: index } })),
+  }));
+  await single.query('UPDATE batch_requests SET part = 0, provider_custom_id = custom_id WHERE batch_id = $1', [batchId]);
+  const client = await single.connect();
+  try {
+    // More than five runs of each text on one connection: where PostgreSQL would switch a prepared one to a generic plan.
+    const seen: string[] = [];
+    for (let afterPosition = -1; ;) {
+      const page = await listRequests(client, batchId, { afterPosition, limit: 2 });
+      seen.push(...page.map((request) => request.customId));
+      if (page.length < 2) break;
+      afterPosition = page[page.length - 1].position;
+    }
+    assert.equal(seen.length, 14);
+    let bodies = 0;
+    for await (const _body of iterateRequestBodies(client, batchId, { round: 1, part: 0 }, 2)) bodies += 1;
+    assert.equal(bodies, 14);
+    const prepared = await preparedOnConnection(client);
+    assert.deepEqual(prepared.filter((statement) => /FROM request_outcomes|FROM batch_requests/.test(statement)), [],
+      'no paging statement is prepared');
+  } finally {
+    client.release();
   }
 });

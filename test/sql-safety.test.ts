@@ -51,6 +51,14 @@ const FORWARDING_CLIENTS: Record<string, string> = {
   'db/prepared-client.ts': 'PreparingClient.query() runs the text it was called with, unchanged, as a named statement',
 };
 
+/**
+ * Helpers that run the text their caller passes as the second argument, `helper(db, text, values)`, with the file
+ * whose `.query({ text, values })` forwards it. The callers' texts are checked at the call.
+ */
+const QUERY_HELPERS: Record<string, string> = {
+  queryUnprepared: 'db/queryable.ts',
+};
+
 /** `.query(x)` calls that are not SQL at all: Temporal workflow queries on a workflow handle. */
 const TEMPORAL_QUERY_ARGUMENTS = /^(batchStateQuery|jobStateQuery|query)$/;
 
@@ -116,12 +124,21 @@ function stringConstants(source: ts.SourceFile): Set<string> {
   return names;
 }
 
-function isQueryCall(node: ts.Node): node is ts.CallExpression {
-  return ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression) && node.expression.name.text === 'query';
+/** The SQL text argument of a `.query(text, ...)` or `helper(db, text, ...)` call; undefined for other nodes. */
+function queryText(node: ts.Node): ts.Expression | undefined {
+  if (!ts.isCallExpression(node)) return undefined;
+  if (ts.isPropertyAccessExpression(node.expression) && node.expression.name.text === 'query') return node.arguments[0];
+  if (ts.isIdentifier(node.expression) && node.expression.text in QUERY_HELPERS) return node.arguments[1];
+  return undefined;
 }
 
 function isForwardedQuery(relative: string, call: ts.CallExpression): boolean {
-  return relative in FORWARDING_CLIENTS && (call.expression as ts.PropertyAccessExpression).expression.kind === ts.SyntaxKind.SuperKeyword;
+  if (!ts.isPropertyAccessExpression(call.expression)) return false;
+  if (Object.values(QUERY_HELPERS).includes(relative)) {
+    const [config] = call.arguments;
+    return config !== undefined && ts.isObjectLiteralExpression(config) && config.getText().replace(/\s+/g, ' ') === '{ text, values }';
+  }
+  return relative in FORWARDING_CLIENTS && call.expression.expression.kind === ts.SyntaxKind.SuperKeyword;
 }
 
 interface ScanResult {
@@ -164,14 +181,15 @@ function scanSource(relative: string, text: string): ScanResult {
   };
 
   const visit = (node: ts.Node) => {
-    if (isQueryCall(node) && node.arguments.length > 0) {
+    const queried = queryText(node);
+    if (queried && ts.isCallExpression(node)) {
       queryCalls += 1;
-      // A forwarding client's super.query(...) runs its caller's text, checked where that is written.
+      // A forwarding client's super.query(...) (or a query helper's) runs its caller's text, checked where that is written.
       if (isForwardedQuery(relative, node)) {
         ts.forEachChild(node, visit);
         return;
       }
-      let text = node.arguments[0]!;
+      let text = queried;
       // pg-copy-streams: `.query(copyFrom(sql))` runs `sql`, so that text is what gets checked.
       if (ts.isCallExpression(text) && ts.isIdentifier(text.expression) && /^copy(From|To)$/.test(text.expression.text) && text.arguments.length === 1) {
         text = text.arguments[0]!;
@@ -248,11 +266,13 @@ test('the scan catches interpolated values, concatenation and non-constant query
     '  await db.query(`WITH a AS (${partSql(params, id)}) SELECT * FROM a`, params.values);', // fine: a part given params
     '  await db.query(partSql(params, id), params.values);', // fine: a whole statement from a builder given params
     '  await db.query(`SELECT * FROM t WHERE id = ${other.add(id)} AND x = ${partSql(id)}`);', // neither is a placeholder
+    '  await queryUnprepared(db, `SELECT * FROM t WHERE id = $1`, [id]);', // fine: a helper's text, literal
+    "  await queryUnprepared(db, `SELECT * FROM t WHERE id = '${id}'`, []);", // value interpolated, through the helper
     '}',
   ].join('\n');
   const problems = scanSource('db/probe.ts', sample).findings.map((finding) => finding.problem);
-  assert.equal(problems.length, 6, problems.join('\n'));
-  assert.equal(problems.filter((problem) => problem.includes('${id}')).length, 2);
+  assert.equal(problems.length, 7, problems.join('\n'));
+  assert.equal(problems.filter((problem) => problem.includes('${id}')).length, 3);
   assert.ok(problems.some((problem) => problem.includes('${other.add(id)}')));
   assert.ok(problems.some((problem) => problem.includes('${partSql(id)}')));
   assert.ok(problems.some((problem) => problem.includes('built by an expression')));
@@ -270,4 +290,8 @@ test('only a listed client subclass may forward its caller\'s text, and only thr
   ].join('\n');
   assert.equal(scanSource('db/prepared-client.ts', sample).findings.length, 1);
   assert.equal(scanSource('db/other-client.ts', sample).findings.length, 2);
+  // A query helper's file forwards `{ text, values }` only; anywhere else that is a text the scan cannot see.
+  const helper = 'export function queryUnprepared(db: any, text: string, values: unknown[]) { return db.query({ text, values }); }';
+  assert.equal(scanSource('db/queryable.ts', helper).findings.length, 0);
+  assert.equal(scanSource('db/other.ts', helper).findings.length, 1);
 });

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { batchStartOptions, jobStartOptions } from '../client/start-options';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions, jobStartOptions } from '../client/start-options';
 import { pollNowSignal, batchStateQuery } from '../common/definitions';
 import { isTerminalBatchStatus } from '../common/types';
 import { getBatch } from '../db/batches-store';
@@ -94,7 +94,7 @@ export function createSweepActivities(deps: ActivityDeps) {
             continue;
           }
           const started = await restart(temporal, () =>
-            temporal.workflow.start('batchWorkflow', {
+            temporal.workflow.start(BATCH_WORKFLOW_TYPE, {
               ...batchStartOptions(batch, taskQueue), workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'ALLOW_DUPLICATE',
             }),
           );

@@ -8,7 +8,7 @@
  */
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { batchStartOptions } from '../client/start-options';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../client/start-options';
 import { benchBatch, sleep, type BenchContext } from './main';
 import { round2, type BenchDetails } from './report';
 
@@ -139,7 +139,7 @@ export async function runHistory(ctx: BenchContext, details: BenchDetails) {
   ]);
   // The provider batch never finishes by itself; it is completed below once the last poll is due.
   ctx.fake.configure({ batchRules: [...ctx.fake.state().config.batchRules, { match: { batchkeeperBatchId: batch.id }, processingMs: 3650 * 24 * 3_600_000, times: 1 }] });
-  const handle = await ctx.temporal.workflow.start('batchWorkflow', { ...batchStartOptions(batch, ctx.taskQueue), args: [{ batchId: batch.id }] });
+  const handle = await ctx.temporal.workflow.start(BATCH_WORKFLOW_TYPE, { ...batchStartOptions(batch, ctx.taskQueue), args: [{ batchId: batch.id }] });
   const link = ctx.webLink(batch.workflowId);
   if (link) ctx.log(`follow it in Temporal Web: ${link}`);
 

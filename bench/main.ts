@@ -23,7 +23,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { batchStartOptions } from '../client/start-options';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../client/start-options';
 import { insertBatch, type BatchRecord, type NewBatch } from '../db/batches-store';
 import { migrateDatabase } from '../db/migrate';
 import { createPool, inTransaction } from '../db/pool';
@@ -469,7 +469,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         await mapLimit(batches, 48, async (batch, index) => {
           const wait = pacing ? pacing.startAt(index) - Date.now() : 0;
           if (wait > 0) await sleep(wait);
-          await temporal.workflow.start('batchWorkflow', {
+          await temporal.workflow.start(BATCH_WORKFLOW_TYPE, {
             ...batchStartOptions(batch, taskQueue),
             args: [{ batchId: batch.id, ...(args ? args(batch) : {}) }],
           });

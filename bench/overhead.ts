@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { BatchRecord } from '../db/batches-store';
-import { batchStartOptions } from '../client/start-options';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../client/start-options';
 import { benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './main';
 import { analyseHistory, type HistoryStats } from './history';
 import { CpuMeter, postmasterPid, treeCpuSeconds } from './memory';
@@ -163,7 +163,7 @@ async function runOurs(ctx: BenchContext, tails: RoundTails, label: string, coun
   );
   await sleep(500);
   const round = await timeRun(ctx, label, count, (index) =>
-    ctx.temporal.workflow.start('batchWorkflow', { ...batchStartOptions(batches[index], ctx.taskQueue), args: [{ batchId: batches[index].id }] }),
+    ctx.temporal.workflow.start(BATCH_WORKFLOW_TYPE, { ...batchStartOptions(batches[index], ctx.taskQueue), args: [{ batchId: batches[index].id }] }),
   tails, 'ours', { worker: pid });
   return { round, batches };
 }

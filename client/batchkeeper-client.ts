@@ -14,10 +14,10 @@ import { inTransaction } from '../db/pool';
 import { listStepAttempts, type StepAttemptRecord } from '../db/steps-store';
 import { getOpenDeadLetter, type DeadLetterRecord } from '../db/dead-letters-store';
 import { DEFAULT_MAX_AGE_MS, DEFAULT_POLL_SCHEDULE_MS } from '../workflows/poll-schedule';
-import type { batchWorkflow } from '../workflows/batch-workflow';
+import type { batchWorkflowV2 } from '../workflows/batch-workflow';
 import type { jobWorkflow } from '../workflows/job-workflow';
 import { IdempotencyConflictError, NotApplicableError, NotFoundError, ValidationError } from './errors';
-import { batchStartOptions, jobStartOptions } from './start-options';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions, jobStartOptions } from './start-options';
 import { withWorkflowErrors } from './temporal-errors';
 import { validateRetrySettings, validateSubmitBatch, type SubmitBatchInput } from './validate-batch';
 import { batchWorkflowId, jobWorkflowId } from './workflow-ids';
@@ -109,7 +109,7 @@ export class BatchkeeperClient {
   /** Starts (or finds) the workflow of a stored batch. Used by submit and by the recovery sweep's callers. */
   async startBatchWorkflow(batch: BatchRecord): Promise<void> {
     try {
-      await this.temporal.workflow.start<typeof batchWorkflow>('batchWorkflow', {
+      await this.temporal.workflow.start<typeof batchWorkflowV2>(BATCH_WORKFLOW_TYPE, {
         ...batchStartOptions(batch, this.taskQueue),
         args: [{ batchId: batch.id }],
         workflowIdConflictPolicy: 'USE_EXISTING',

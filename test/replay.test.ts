@@ -1,7 +1,8 @@
 /**
  * Determinism: workflow histories recorded from earlier versions (test/fixtures/histories) and fresh ones from
  * this run must replay on the current workflow code. A change to running workflow logic that breaks this needs
- * patched(). Set RECORD_HISTORIES=1 to add histories of paths that have none yet (existing ones are kept).
+ * patched() (or a new workflow type, as batchWorkflowV2). Set RECORD_HISTORIES=1 to add histories of paths that have
+ * none yet (existing ones are kept). Fixtures named v2-* are batchWorkflowV2's; the others the legacy batchWorkflow's.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -11,7 +12,8 @@ import { after, before, test } from 'node:test';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { BatchkeeperAdmin } from '../client/admin';
-import { batchStartOptions } from '../client/start-options';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../client/start-options';
+import { DEADLINE, STATUS } from '../common/search-attributes';
 import { getBatch, insertBatch } from '../db/batches-store';
 import { inTransaction } from '../db/pool';
 import type { BatchHandlerRegistry } from '../activities/handlers';
@@ -46,13 +48,13 @@ test('fixture histories from earlier versions replay on the current code', async
   }
 });
 
-test('fresh histories of every path replay on the current code', { timeout: 120_000 }, async () => {
+test('fresh histories of every path replay on the current code', { timeout: 150_000 }, async () => {
   // 1. A plain lifecycle with per-request failures.
   gate.works = true;
   env.fake.setOutcomes({ 'replay-ok-1': 'errored', 'replay-ok-2': 'missing' });
   const plain = await env.client.submitBatch({ provider: 'anthropic', model: 'model-x', requests: chatRequests(4, 'replay-ok'), handler: 'gated', pollScheduleMs: [200] });
   await env.client.waitForBatch(plain.batchId, { timeoutMs: 30_000 });
-  fresh.push({ name: 'lifecycle-anthropic', workflowId: plain.workflowId });
+  fresh.push({ name: 'v2-lifecycle-anthropic', workflowId: plain.workflowId });
 
   // 2. A dead-lettered dispatch, requeued after the fix.
   gate.works = false;
@@ -61,30 +63,33 @@ test('fresh histories of every path replay on the current code', { timeout: 120_
   gate.works = true;
   await new BatchkeeperAdmin(env.temporal, env.pool).requeueDeadLetter(letter.id);
   await env.client.waitForBatch(parked.batchId, { timeoutMs: 30_000 });
-  fresh.push({ name: 'dead-letter-requeue', workflowId: parked.workflowId });
+  fresh.push({ name: 'v2-dead-letter-requeue', workflowId: parked.workflowId });
 
   // 3. The deadline path (final read, cancel, settle, expired).
   env.fake.configure({ batchRules: [{ match: { customId: 'replay-exp-0' }, processingMs: 8000 }] });
   const expiring = await env.client.submitBatch({ provider: 'openai', model: 'model-x', requests: chatRequests(3, 'replay-exp'), handler: 'gated', pollScheduleMs: [300], maxAgeMs: 1500 });
   await env.client.waitForBatch(expiring.batchId, { timeoutMs: 30_000 });
-  fresh.push({ name: 'deadline-expired', workflowId: expiring.workflowId });
+  fresh.push({ name: 'v2-deadline-expired', workflowId: expiring.workflowId });
 
-  // 4. Continue-as-new in the middle of polling (forced after 2 polls per run).
-  env.fake.configure({ batchRules: [{ match: { customId: 'replay-can-0' }, processingMs: 2500 }] });
-  const batchId = randomUUID();
-  await inTransaction(env.pool, (db) => insertBatch(db, {
-    id: batchId, idempotencyKey: batchId, workflowId: `batch-${batchId}`, provider: 'openai', model: 'model-x', handlerName: 'gated',
-    metadata: {}, pollScheduleMs: [300], maxAgeMs: 60_000, requests: chatRequests(2, 'replay-can'),
-  }));
-  const stored = (await getBatch(env.pool, batchId))!;
-  await env.temporal.workflow.start('batchWorkflow', {
-    ...batchStartOptions(stored, env.taskQueue), args: [{ batchId, continueAsNewAfterPolls: 2 }],
-  });
-  const done = await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
-  assert.equal(done.status, 'ended');
-  const runs = await env.temporal.workflow.count(`WorkflowId = '${stored.workflowId}'`);
-  assert.ok(runs.count >= 2, `continued as new (${runs.count} runs)`);
-  fresh.push({ name: 'continue-as-new-first-run', workflowId: stored.workflowId });
+  // 4. Continue-as-new in the middle of polling (forced after 2 polls per run), on both workflow types: a legacy
+  // batchWorkflow run still in flight continues as new and executes the legacy code afresh.
+  for (const [workflowType, name] of [['batchWorkflow', 'continue-as-new-first-run'], [BATCH_WORKFLOW_TYPE, 'v2-continue-as-new-first-run']]) {
+    env.fake.configure({ batchRules: [{ match: { customId: 'replay-can-0' }, processingMs: 2500 }] });
+    const batchId = randomUUID();
+    await inTransaction(env.pool, (db) => insertBatch(db, {
+      id: batchId, idempotencyKey: batchId, workflowId: `batch-${batchId}`, provider: 'openai', model: 'model-x', handlerName: 'gated',
+      metadata: {}, pollScheduleMs: [300], maxAgeMs: 60_000, requests: chatRequests(2, 'replay-can'),
+    }));
+    const stored = (await getBatch(env.pool, batchId))!;
+    await env.temporal.workflow.start(workflowType, {
+      ...batchStartOptions(stored, env.taskQueue), args: [{ batchId, continueAsNewAfterPolls: 2 }],
+    });
+    const done = await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
+    assert.equal(done.status, 'ended', workflowType);
+    const runs = await env.temporal.workflow.count(`WorkflowId = '${stored.workflowId}' AND WorkflowType = '${workflowType}'`);
+    assert.ok(runs.count >= 2, `${workflowType} continued as new (${runs.count} runs)`);
+    fresh.push({ name, workflowId: stored.workflowId });
+  }
 
   // 5. A follow-up round for a request that errored retryably (the resubmission path).
   env.fake.setOutcomes({ 'replay-round-1': { outcome: 'errored', times: 1 } });
@@ -92,7 +97,7 @@ test('fresh histories of every path replay on the current code', { timeout: 120_
     provider: 'openai', model: 'model-x', requests: chatRequests(3, 'replay-round'), handler: 'gated', pollScheduleMs: [200], maxRequestAttempts: 2,
   });
   assert.equal((await env.client.waitForBatch(resubmitted.batchId, { timeoutMs: 30_000 })).round, 2);
-  fresh.push({ name: 'resubmission-round-2', workflowId: resubmitted.workflowId });
+  fresh.push({ name: 'v2-resubmission-round-2', workflowId: resubmitted.workflowId });
 
   // 6. An operator cancel (Anthropic reports the cancelled batch as ended; we record it as canceled).
   env.fake.configure({ batchRules: [{ match: { customId: 'replay-cancel-0' }, processingMs: 6000, cancelDelayMs: 100 }] });
@@ -100,7 +105,7 @@ test('fresh histories of every path replay on the current code', { timeout: 120_
   await waitFor(async () => (await env.client.getBatch(canceled.batchId)).batch.pollCount >= 1, 20_000, 'first poll');
   await env.client.cancelBatch(canceled.batchId);
   assert.equal((await env.client.waitForBatch(canceled.batchId, { timeoutMs: 30_000 })).status, 'canceled');
-  fresh.push({ name: 'operator-cancel', workflowId: canceled.workflowId });
+  fresh.push({ name: 'v2-operator-cancel', workflowId: canceled.workflowId });
 
   const bundle = await sharedWorkflowBundle();
   for (const { name, workflowId } of fresh) {
@@ -119,4 +124,15 @@ test('fresh histories of every path replay on the current code', { timeout: 120_
     }
     assert.ok(index >= 1, `history of ${name} found`);
   }
+
+  // batchWorkflowV2 records no patch markers (each would upsert TemporalChangeVersion too) and shows the deadline
+  // with the status change that brings it: one visibility write per status change.
+  const lifecycle = fresh.find((run) => run.name === 'v2-lifecycle-anthropic')!;
+  const events = (await env.temporal.workflow.getHandle(lifecycle.workflowId).fetchHistory()).events ?? [];
+  assert.equal(events.filter((event) => event.markerRecordedEventAttributes).length, 0, 'no patch markers');
+  const upserts = events.flatMap((event) => {
+    const fields = event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
+    return fields ? [Object.keys(fields).sort()] : [];
+  });
+  assert.deepEqual(upserts, [[DEADLINE.name, STATUS.name].sort(), [STATUS.name]]);
 });

@@ -7,10 +7,10 @@ import type { JobRecord } from '../db/jobs-store';
  * How batch and job workflows are started, shared by the client (first start) and the sweep (restart of a
  * workflow that was terminated or lost): same id, search attributes and Temporal Web summary either way.
  */
+type StartOptions = Omit<WorkflowStartOptions, 'workflowIdConflictPolicy' | 'workflowIdReusePolicy'>;
+
 /** The workflow type new batches run (workflows/batch-workflow.ts; `batchWorkflow` is kept for runs already going). */
 export const BATCH_WORKFLOW_TYPE = 'batchWorkflowV2';
-
-type StartOptions = Omit<WorkflowStartOptions, 'workflowIdConflictPolicy' | 'workflowIdReusePolicy'>;
 
 export function batchStartOptions(batch: BatchRecord, taskQueue: string): StartOptions {
   return {

@@ -9,6 +9,7 @@
  * TemporalChangeVersion search attribute) and the deadline upserted apart from the status. V2 has both behaviours
  * without markers and shows a status and the deadline it brings in one upsert: two visibility writes fewer per batch.
  */
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
@@ -16,7 +17,6 @@ import type { BatchPlan, StatusView } from '../activities/batch-activities';
 import {
   batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
 } from '../common/definitions';
-import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { DEADLINE, STATUS, TRY_COUNT } from '../common/search-attributes';
 import type { BatchStatus, BatchWorkflowState, ResultSummary } from '../common/types';
 import { isTerminalBatchStatus } from '../common/types';

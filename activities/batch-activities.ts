@@ -2,8 +2,8 @@ import { Context } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import type {
   BatchOutcome, BatchStatus, BatchStep, RequestCounts, RequestStatus, ResultSummary, RetrySettings,
-} from '../common/types';
-import { isTerminalBatchStatus } from '../common/types';
+} from '../domain/types';
+import { isTerminalBatchStatus } from '../domain/types';
 import {
   completeResults, getBatch, getBatchForUpdate, getBatchWithParts, hasRetryableOutcomes, iterateRequestBodies, listRequests, markHandlerDispatched,
   planResubmission, recordPoll, recordSubmission, setDeadline, summarizeRequests, type BatchRecord,
@@ -13,15 +13,15 @@ import {
   aggregateParts, applyPartReport, listParts, markPartResultsFetched, planParts, recordPartSubmitted, type PartReport,
   type ProviderBatchRecord,
 } from '../db/provider-batches-store';
-import { limitsFor } from '../client/provider-limits';
-import { priceFor } from './prices';
+import { limitsFor } from '../domain/provider-limits';
+import { priceFor } from '../domain/prices';
 import { appendEvent } from '../db/events-store';
 import { inTransaction } from '../db/pool';
 import type { BatchProvider, ProviderResultLine, ProviderStatusReport } from '../providers/types';
 import type { ActivityDeps } from './deps';
 import { registered } from './handlers';
 import { permanentFailure } from './failures';
-import { resolveRetry } from './retry-config';
+import { resolveRetry } from '../domain/retry-policy';
 import { trackStep, type StepAttempt } from './step-tracking';
 
 const BATCH_STEPS: BatchStep[] = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler'];

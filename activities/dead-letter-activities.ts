@@ -1,4 +1,4 @@
-import type { DeadLetterInfo, StepName, SubjectKind } from '../common/types';
+import type { DeadLetterInfo, StepName, SubjectKind } from '../domain/types';
 import { getBatchForUpdate, markHandlerDispatched, transitionBatch } from '../db/batches-store';
 import { getDeadLetter, openDeadLetter, resolveDeadLetter } from '../db/dead-letters-store';
 import { getJob, setJobStatus } from '../db/jobs-store';

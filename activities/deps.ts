@@ -2,8 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { BatchProvider } from '../providers/types';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from './handlers';
-import type { PriceTable } from './prices';
-import type { RetryConfig } from './retry-config';
+import type { PriceTable } from '../domain/prices';
+import type { RetryConfig } from '../domain/retry-policy';
 
 /** Everything activities need, passed in by the worker (the activities-dependency-injection pattern). */
 export interface ActivityDeps {

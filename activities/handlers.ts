@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import type { BatchOutcome, RequestStatus, ResultSummary } from '../common/types';
+import type { BatchOutcome, RequestStatus, ResultSummary } from '../domain/types';
 import type { BatchRecord, RequestRecord } from '../db/batches-store';
 import type { JobRecord } from '../db/jobs-store';
 import type { DeadLetterRecord } from '../db/dead-letters-store';

@@ -1,10 +1,10 @@
 import { Context } from '@temporalio/activity';
-import type { JobStep, RetrySettings } from '../common/types';
+import type { JobStep, RetrySettings } from '../domain/types';
 import { getJob, setJobStatus } from '../db/jobs-store';
 import type { ActivityDeps } from './deps';
 import { registered } from './handlers';
 import { permanentFailure } from './failures';
-import { resolveRetry } from './retry-config';
+import { resolveRetry } from '../domain/retry-policy';
 import { trackStep } from './step-tracking';
 
 export interface JobPlan {

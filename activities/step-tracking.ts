@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
-import type { StepName, SubjectKind } from '../common/types';
+import type { StepName, SubjectKind } from '../domain/types';
 import type { SqlParams } from '../db/sql-params';
 import {
   attemptSucceededSql, recordAttemptFailure, recordAttemptStart, recordAttemptSuccess, recordFirstAttemptOutcome, type StepAttemptRef,

@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { BATCH_WORKFLOW_TYPE, batchStartOptions, jobStartOptions } from '../client/start-options';
-import { pollNowSignal, batchStateQuery } from '../common/definitions';
-import { isTerminalBatchStatus } from '../common/types';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions, jobStartOptions } from '../domain/workflow-start';
+import { pollNowSignal, batchStateQuery } from '../domain/definitions';
+import { isTerminalBatchStatus } from '../domain/types';
 import { getBatch } from '../db/batches-store';
 import { appendEvent } from '../db/events-store';
 import { getJob } from '../db/jobs-store';

@@ -1,7 +1,7 @@
 /** The shape of a CLI command, and the flag parsers the command groups share. */
 import { userInfo } from 'node:os';
 import { ValidationError } from '../client/errors';
-import type { RetrySettings } from '../common/types';
+import type { RetrySettings } from '../domain/types';
 import type { DeadLetterFilter } from '../db/dead-letters-store';
 import type { WorkflowFilter } from '../client/visibility-query';
 import type { CliContext } from './context';

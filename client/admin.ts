@@ -1,8 +1,8 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { batchStateQuery, jobStateQuery, resolveDeadLetterUpdate } from '../common/definitions';
-import { DEAD_LETTERED, HANDLER, KIND, PROVIDER, STATUS } from '../common/search-attributes';
-import type { ResolveDeadLetterResult, RetrySettings } from '../common/types';
+import { batchStateQuery, jobStateQuery, resolveDeadLetterUpdate } from '../domain/definitions';
+import { DEAD_LETTERED, HANDLER, KIND, PROVIDER, STATUS } from '../domain/search-attributes';
+import type { ResolveDeadLetterResult, RetrySettings } from '../domain/types';
 import {
   getDeadLetter, listDeadLetters, type DeadLetterFilter, type DeadLetterRecord,
 } from '../db/dead-letters-store';

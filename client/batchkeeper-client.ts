@@ -3,8 +3,8 @@ import { Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } fro
 import type { Pool } from 'pg';
 import {
   batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
-} from '../common/definitions';
-import type { BatchWorkflowState, RequestStatus, RetrySettings } from '../common/types';
+} from '../domain/definitions';
+import type { BatchWorkflowState, RequestStatus, RetrySettings } from '../domain/types';
 import {
   findBatchByIdempotencyKey, getBatch, insertBatch, listRequests, type BatchRecord, type RequestRecord,
 } from '../db/batches-store';
@@ -13,14 +13,14 @@ import { getJob, insertJob, type JobRecord } from '../db/jobs-store';
 import { inTransaction } from '../db/pool';
 import { listStepAttempts, type StepAttemptRecord } from '../db/steps-store';
 import { getOpenDeadLetter, type DeadLetterRecord } from '../db/dead-letters-store';
-import { DEFAULT_MAX_AGE_MS, DEFAULT_POLL_SCHEDULE_MS } from '../workflows/poll-schedule';
+import { DEFAULT_MAX_AGE_MS, DEFAULT_POLL_SCHEDULE_MS } from '../domain/poll-schedule';
 import type { batchWorkflowV2 } from '../workflows/batch-workflow';
 import type { jobWorkflow } from '../workflows/job-workflow';
 import { IdempotencyConflictError, NotApplicableError, NotFoundError, ValidationError } from './errors';
-import { BATCH_WORKFLOW_TYPE, batchStartOptions, jobStartOptions } from './start-options';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions, jobStartOptions } from '../domain/workflow-start';
 import { withWorkflowErrors } from './temporal-errors';
 import { validateRetrySettings, validateSubmitBatch, type SubmitBatchInput } from './validate-batch';
-import { batchWorkflowId, jobWorkflowId } from './workflow-ids';
+import { batchWorkflowId, jobWorkflowId } from '../domain/workflow-ids';
 
 export interface BatchkeeperClientOptions {
   client: Client;

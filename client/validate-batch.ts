@@ -1,6 +1,6 @@
-import { validateRetrySettings as checkRetrySettings } from '../activities/retry-config';
+import { validateRetrySettings as checkRetrySettings } from '../domain/retry-policy';
 import { ValidationError } from './errors';
-import { MAX_LOGICAL_REQUESTS, PROVIDER_LIMITS } from './provider-limits';
+import { MAX_LOGICAL_REQUESTS, PROVIDER_LIMITS } from '../domain/provider-limits';
 
 /** What an app passes to submitBatch. */
 export interface SubmitBatchInput {

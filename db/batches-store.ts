@@ -1,4 +1,4 @@
-import type { BatchStatus, RequestCounts, RequestStatus, ResultSummary } from '../common/types';
+import type { BatchStatus, RequestCounts, RequestStatus, ResultSummary } from '../domain/types';
 import { appendEvent, eventSql, statusChangeEventSql } from './events-store';
 import { CURRENT_PARTS_JSON, partReportsSql, toRecord as toPartRecord, type PartReport, type ProviderBatchRecord } from './provider-batches-store';
 import { queryUnprepared, type Queryable } from './queryable';

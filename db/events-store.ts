@@ -1,4 +1,4 @@
-import type { SubjectKind } from '../common/types';
+import type { SubjectKind } from '../domain/types';
 import type { Queryable } from './queryable';
 import { SqlParams, type StatementPart } from './sql-params';
 

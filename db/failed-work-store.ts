@@ -1,4 +1,4 @@
-import type { SubjectKind } from '../common/types';
+import type { SubjectKind } from '../domain/types';
 import { rowLimit } from './dead-letters-store';
 import { queryUnprepared, type Queryable } from './queryable';
 

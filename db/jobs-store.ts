@@ -1,4 +1,4 @@
-import type { JobStatus, RetrySettings } from '../common/types';
+import type { JobStatus, RetrySettings } from '../domain/types';
 import { appendEvent } from './events-store';
 import type { Queryable } from './queryable';
 

@@ -1,6 +1,6 @@
-import type { BatchStatus, RequestCounts } from '../common/types';
-import type { ProviderLimits } from '../client/provider-limits';
-import { providerCustomId } from '../client/provider-limits';
+import type { BatchStatus, RequestCounts } from '../domain/types';
+import type { ProviderLimits } from '../domain/provider-limits';
+import { providerCustomId } from '../domain/provider-limits';
 import type { Queryable } from './queryable';
 import type { SqlParams } from './sql-params';
 

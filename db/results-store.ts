@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { RequestStatus } from '../common/types';
+import type { RequestStatus } from '../domain/types';
 import type { Queryable } from './queryable';
 
 /**

@@ -1,4 +1,4 @@
-import type { StepName, SubjectKind } from '../common/types';
+import type { StepName, SubjectKind } from '../domain/types';
 import { appendEvent } from './events-store';
 import type { Queryable } from './queryable';
 import { SqlParams } from './sql-params';

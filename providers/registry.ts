@@ -1,5 +1,5 @@
 /** Builds the provider adapters batchkeeper runs with, from explicit config or the environment. */
-import { PROVIDER_LIMITS, registerProviderLimits, type ProviderLimits } from '../client/provider-limits';
+import { PROVIDER_LIMITS, registerProviderLimits, type ProviderLimits } from '../domain/provider-limits';
 import { AnthropicBatchProvider, type AnthropicProviderOptions } from './anthropic';
 import { GeminiBatchProvider, type GeminiProviderOptions } from './gemini';
 import { OpenAIBatchProvider, type OpenAIProviderOptions } from './openai';

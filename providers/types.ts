@@ -2,7 +2,7 @@
  * The one interface every provider adapter implements. Adapters speak to the provider through its official SDK;
  * everything above this line (activities, workflows) only sees these normalised shapes.
  */
-import type { RequestCounts } from '../common/types';
+import type { RequestCounts } from '../domain/types';
 
 /** Batch status normalised across providers. Terminal: ended, canceled, expired, failed. */
 export type ProviderBatchStatus = 'submitted' | 'in_progress' | 'ended' | 'canceled' | 'expired' | 'failed';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { NotApplicableError, NotFoundError, ValidationError } from '../client/errors';
-import { batchStateQuery } from '../common/definitions';
+import { batchStateQuery } from '../domain/definitions';
 import { chatRequests, createTestEnvironment, type TestEnvironment } from './support/environment';
 import { createRecordingTables, handlers } from './support/recording-handlers';
 import { waitFor } from './support/wait';

@@ -21,8 +21,8 @@ import { BatchkeeperClient } from '../client/batchkeeper-client';
 import { BatchkeeperError } from '../client/errors';
 import { createProviders } from '../providers/registry';
 import { createBatchkeeperWorker } from '../worker/create-worker';
-import type { FaultSpec } from '../fake-provider/faults';
-import type { OutcomeSpec } from '../fake-provider/config';
+import type { FaultSpec } from '../testing/fake-provider/faults';
+import type { OutcomeSpec } from '../testing/fake-provider/config';
 import {
   FAST_SCHEDULE_MS, TEST_API_KEY, chatRequests, createTestEnvironment, sharedWorkflowBundle, type TestEnvironment,
 } from './support/environment';

@@ -10,11 +10,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 const ROOT = path.resolve(__dirname, '..');
-const RESULTS = path.join(ROOT, 'chaos', 'results', 'test-quick.json');
+const RESULTS = path.join(ROOT, 'tools', 'chaos', 'results', 'test-quick.json');
 
 test('chaos soak, quick preset: worker kills, Temporal and PostgreSQL restarts, provider faults', { timeout: 200_000 }, async (t) => {
   rmSync(RESULTS, { force: true });
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'chaos', 'main.ts'), '--quick', '--name', 'chaos-test', '--output', RESULTS], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools', 'chaos', 'main.ts'), '--quick', '--name', 'chaos-test', '--output', RESULTS], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -21,7 +21,7 @@ import {
   parseCodecKeys, startCodecServer, type CodecServer,
 } from '../codec';
 import { CodecConfigError } from '../codec/keys';
-import { startDevServer } from '../dev/dev-server';
+import { startDevServer } from '../tools/dev/dev-server';
 import { createProviders } from '../providers/registry';
 import { createBatchkeeperWorker } from '../worker/create-worker';
 import { FAST_SCHEDULE_MS, TEST_API_KEY, createTestEnvironment, sharedWorkflowBundle, type TestEnvironment } from './support/environment';

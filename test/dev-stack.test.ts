@@ -12,10 +12,10 @@ import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
-import { ALL_SEARCH_ATTRIBUTES, KIND, TRY_COUNT, searchAttributeFlags } from '../common/search-attributes';
-import { isExecutableFile, resolveTemporalCli } from '../dev/temporal-cli';
-import { startDevServer, type DevServer } from '../dev/dev-server';
-import { createDatabase, databaseUrlWithName, dropDatabase, hydrateSymlinks, startPostgres } from '../dev/postgres';
+import { ALL_SEARCH_ATTRIBUTES, KIND, TRY_COUNT, searchAttributeFlags } from '../domain/search-attributes';
+import { isExecutableFile, resolveTemporalCli } from '../tools/dev/temporal-cli';
+import { startDevServer, type DevServer } from '../tools/dev/dev-server';
+import { createDatabase, databaseUrlWithName, dropDatabase, hydrateSymlinks, startPostgres } from '../tools/dev/postgres';
 
 async function tempDir(prefix: string): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { ALL_SEARCH_ATTRIBUTES, searchAttributeFlags } from '../common/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES, searchAttributeFlags } from '../domain/search-attributes';
 
 const root = path.resolve(__dirname, '..');
 const composePath = path.join(root, 'docker-compose.yml');

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { toFile } from 'openai';
-import { setReplyPadding } from '../fake-provider/replies';
-import { startFakeProvider, type FakeProvider } from '../fake-provider/server';
+import { setReplyPadding } from '../testing/fake-provider/replies';
+import { startFakeProvider, type FakeProvider } from '../testing/fake-provider/server';
 import { API_KEY, collect, ids, makeProvider, requestsFor, sleep, waitForTerminal } from './providers-support';
 
 let fake: FakeProvider;

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { startFakeProvider, type FakeProvider } from '../fake-provider/server';
+import { startFakeProvider, type FakeProvider } from '../testing/fake-provider/server';
 import type { BatchProvider, ProviderRequest, ProviderResultLine } from '../providers/types';
 import { API_KEY, byCustomId, collect, ids, providerError, sleep, waitForTerminal } from './providers-support';
 

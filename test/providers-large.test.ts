@@ -19,7 +19,7 @@ let child: ChildProcess;
 let url: string;
 
 before(async () => {
-  child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'fake-provider', 'main.ts'), '--port', '0', '--processing-ms', '200'], {
+  child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'testing', 'fake-provider', 'main.ts'), '--port', '0', '--processing-ms', '200'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   url = await new Promise<string>((resolve, reject) => {

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { PROVIDER_LIMITS } from '../client/provider-limits';
-import type { OpenAIVariantName } from '../fake-provider/config';
+import { PROVIDER_LIMITS } from '../domain/provider-limits';
+import type { OpenAIVariantName } from '../testing/fake-provider/config';
 import { OpenAICompatibleBatchProvider, type OpenAICompatibleOptions } from '../providers/openai-compatible';
 import { createProviders, providersConfigFromEnv } from '../providers/registry';
 import { providerContract, useFakeProvider } from './providers-contract';

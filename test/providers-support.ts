@@ -4,7 +4,7 @@ import { AnthropicBatchProvider } from '../providers/anthropic';
 import { ProviderError } from '../providers/errors';
 import { OpenAIBatchProvider } from '../providers/openai';
 import { isTerminalProviderStatus, type BatchProvider, type ProviderRequest, type ProviderResultLine, type ProviderStatusReport } from '../providers/types';
-import type { FakeProvider } from '../fake-provider/server';
+import type { FakeProvider } from '../testing/fake-provider/server';
 
 /** Distinctive so a leak into any error message is easy to spot. */
 export const API_KEY = 'sk-test-SECRET-KEY-0123456789abcdef';

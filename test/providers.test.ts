@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { startFakeProvider, type FakeProvider } from '../fake-provider/server';
+import { startFakeProvider, type FakeProvider } from '../testing/fake-provider/server';
 import { ProviderError } from '../providers/errors';
 import { OpenAIBatchProvider } from '../providers/openai';
 import {

@@ -14,8 +14,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { BatchkeeperAdmin } from '../client/admin';
-import { batchStateQuery } from '../common/definitions';
-import { anthropicErrorBody } from '../fake-provider/anthropic-format';
+import { batchStateQuery } from '../domain/definitions';
+import { anthropicErrorBody } from '../testing/fake-provider/anthropic-format';
 import { FAST_SCHEDULE_MS, createTestEnvironment, type TestEnvironment } from './support/environment';
 import { waitFor } from './support/wait';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PROVIDER_LIMITS } from '../client/provider-limits';
+import { PROVIDER_LIMITS } from '../domain/provider-limits';
 import { createTestEnvironment, type TestEnvironment } from './support/environment';
 import { createRecordingTables, handlers } from './support/recording-handlers';
 

@@ -1,13 +1,13 @@
 /**
  * Workflow code must stay deterministic: it bundles without Node built-ins, and nothing it imports at runtime
- * reaches outside workflows/, common/ and the workflow-safe Temporal packages.
+ * reaches outside workflows/, domain/ and the workflow-safe Temporal packages.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { nextWakeMs, pollDelayMs } from '../workflows/poll-schedule';
+import { nextWakeMs, pollDelayMs } from '../domain/poll-schedule';
 import { WORKFLOWS_PATH } from '../worker/create-worker';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -47,7 +47,7 @@ test('workflow code imports only workflow-safe modules at runtime', () => {
     if (seen.has(file)) return;
     seen.add(file);
     const relative = path.relative(ROOT, file);
-    if (!relative.startsWith('workflows') && !relative.startsWith('common')) offending.push(`${relative} (outside workflows/ and common/)`);
+    if (!relative.startsWith('workflows') && !relative.startsWith('domain')) offending.push(`${relative} (outside workflows/ and domain/)`);
     for (const specifier of runtimeImports(file)) {
       if (specifier.startsWith('.')) visit(resolveLocal(file, specifier));
       else if (!ALLOWED_PACKAGES.includes(specifier)) offending.push(`${relative} imports ${specifier}`);

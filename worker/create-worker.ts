@@ -4,8 +4,8 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } fro
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
-import type { PriceTable } from '../activities/prices';
-import type { RetryConfig } from '../activities/retry-config';
+import type { PriceTable } from '../domain/prices';
+import type { RetryConfig } from '../domain/retry-policy';
 import type { BatchProvider } from '../providers/types';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');

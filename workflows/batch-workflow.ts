@@ -16,12 +16,12 @@ import {
 import type { BatchPlan, StatusView } from '../activities/batch-activities';
 import {
   batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
-} from '../common/definitions';
-import { DEADLINE, STATUS, TRY_COUNT } from '../common/search-attributes';
-import type { BatchStatus, BatchWorkflowState, ResultSummary } from '../common/types';
-import { isTerminalBatchStatus } from '../common/types';
+} from '../domain/definitions';
+import { DEADLINE, STATUS, TRY_COUNT } from '../domain/search-attributes';
+import type { BatchStatus, BatchWorkflowState, ResultSummary } from '../domain/types';
+import { isTerminalBatchStatus } from '../domain/types';
 import { describeBatch } from './details';
-import { nextWakeMs, pollDelayMs } from './poll-schedule';
+import { nextWakeMs, pollDelayMs } from '../domain/poll-schedule';
 import { bookkeeping, StepRunner } from './step-runner';
 
 export interface BatchWorkflowInput {

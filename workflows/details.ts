@@ -1,5 +1,5 @@
 /** The "current details" text Temporal Web shows for a running batch or job (markdown). */
-import type { BatchWorkflowState, DeadLetterInfo, JobWorkflowState, StepProgress } from '../common/types';
+import type { BatchWorkflowState, DeadLetterInfo, JobWorkflowState, StepProgress } from '../domain/types';
 
 function stepsLine(steps: Partial<Record<string, StepProgress>>): string {
   const parts = Object.entries(steps).map(([step, progress]) => `${step} ×${progress?.attempt ?? 0}`);

@@ -1,8 +1,8 @@
 /** A generic async job: its executor runs as an activity with retries, a try count and dead-lettering. */
 import { allHandlersFinished, condition, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import { jobStateQuery } from '../common/definitions';
-import { STATUS } from '../common/search-attributes';
-import type { JobWorkflowState } from '../common/types';
+import { jobStateQuery } from '../domain/definitions';
+import { STATUS } from '../domain/search-attributes';
+import type { JobWorkflowState } from '../domain/types';
 import { describeJob } from './details';
 import { bookkeeping, StepRunner } from './step-runner';
 

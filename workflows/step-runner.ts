@@ -8,11 +8,11 @@ import {
   workflowInfo, type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { resolveDeadLetterUpdate } from '../common/definitions';
-import { DEAD_LETTERED, FAILED_STEP, TRY_COUNT } from '../common/search-attributes';
+import { resolveDeadLetterUpdate } from '../domain/definitions';
+import { DEAD_LETTERED, FAILED_STEP, TRY_COUNT } from '../domain/search-attributes';
 import type {
   DeadLetterInfo, ResolveDeadLetterInput, RetrySettings, StepName, StepProgress, SubjectKind,
-} from '../common/types';
+} from '../domain/types';
 
 /** Bookkeeping in PostgreSQL must outlast a database outage, so it retries without limit. */
 export const bookkeeping = proxyActivities<Activities>({

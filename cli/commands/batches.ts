@@ -1,8 +1,8 @@
 /** `batchkeeper batches ...`: find, inspect and act on provider batches. */
 import { requireUuid } from '../../client/batchkeeper-client';
 import { NotApplicableError } from '../../client/errors';
-import { batchStateQuery } from '../../common/definitions';
-import type { BatchWorkflowState, RequestStatus } from '../../common/types';
+import { batchStateQuery } from '../../domain/definitions';
+import type { BatchWorkflowState, RequestStatus } from '../../domain/types';
 import type { BatchRecord } from '../../db/batches-store';
 import {
   DECISION_OPTIONS, LIMIT_OPTION, RETRY_OPTIONS, UsageError, isoTime, oneOf, operatorName, parseDuration, positiveInt,

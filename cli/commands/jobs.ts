@@ -1,7 +1,7 @@
 /** `batchkeeper jobs ...`: generic async jobs. Job inputs and outputs are never printed, only their sizes. */
 import { requireUuid } from '../../client/batchkeeper-client';
 import { ValidationError } from '../../client/errors';
-import { jobStateQuery } from '../../common/definitions';
+import { jobStateQuery } from '../../domain/definitions';
 import type { JobRecord } from '../../db/jobs-store';
 import { str, type CommandGroup } from '../command';
 import { dash, fields, truncate, time } from '../format';

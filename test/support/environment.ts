@@ -8,13 +8,13 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../../activities/handlers';
-import type { PriceTable } from '../../activities/prices';
-import type { RetryConfig } from '../../activities/retry-config';
+import type { PriceTable } from '../../domain/prices';
+import type { RetryConfig } from '../../domain/retry-policy';
 import { BatchkeeperClient } from '../../client/batchkeeper-client';
 import { createPool } from '../../db/pool';
 import { Client as PgClient } from 'pg';
-import { databaseUrlWithName, dropDatabase, quoteIdent } from '../../dev/postgres';
-import { startFakeProvider, type FakeProvider } from '../../fake-provider/server';
+import { databaseUrlWithName, dropDatabase, quoteIdent } from '../../tools/dev/postgres';
+import { startFakeProvider, type FakeProvider } from '../../testing/fake-provider/server';
 import { createProviders, type ProvidersConfig } from '../../providers/registry';
 import { bundleWorkflows, createBatchkeeperWorker } from '../../worker/create-worker';
 

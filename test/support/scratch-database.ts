@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { createPool } from '../../db/pool';
-import { createDatabase, databaseUrlWithName, dropDatabase } from '../../dev/postgres';
+import { createDatabase, databaseUrlWithName, dropDatabase } from '../../tools/dev/postgres';
 
 export interface ScratchDatabase {
   url: string;

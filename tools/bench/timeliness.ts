@@ -13,8 +13,8 @@
  * (BatchkeeperClient.pollNow, the operator's path) is sent and the time until the handler's dispatch transaction
  * starts (batches.handler_dispatched_at) is taken; the median of several trials is reported.
  */
-import { BatchkeeperClient } from '../client/batchkeeper-client';
-import { inTransaction } from '../db/pool';
+import { BatchkeeperClient } from '../../client/batchkeeper-client';
+import { inTransaction } from '../../db/pool';
 import { API_KEY, benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './main';
 import { analyseHistory, type PollTiming } from './history';
 import { RssSampler, summariseOpenBatchesMemory } from './memory';

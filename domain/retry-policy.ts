@@ -1,4 +1,4 @@
-import type { BatchStep, JobStep, RetrySettings } from '../common/types';
+import type { BatchStep, JobStep, RetrySettings } from './types';
 
 /**
  * Retry settings per step: global defaults, then per-step defaults, then per-handler or per-job-type overrides, then

@@ -8,7 +8,7 @@
  */
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../client/start-options';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../../domain/workflow-start';
 import { benchBatch, sleep, type BenchContext } from './main';
 import { round2, type BenchDetails } from './report';
 

@@ -8,15 +8,15 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { BatchkeeperClient } from '../client/batchkeeper-client';
-import { dataConverterFromEnv } from '../codec/data-converter';
-import { migrateDatabase } from '../db/migrate';
-import { createPool } from '../db/pool';
+import { BatchkeeperClient } from '../../client/batchkeeper-client';
+import { dataConverterFromEnv } from '../../codec/data-converter';
+import { migrateDatabase } from '../../db/migrate';
+import { createPool } from '../../db/pool';
 import { startLocalStack } from '../dev/stack';
-import { startFakeProvider } from '../fake-provider/server';
-import { createProviders } from '../providers/registry';
-import { createBatchkeeperWorker } from '../worker/create-worker';
-import { exampleHandlers, exampleJobExecutors } from '../worker/example-handlers';
+import { startFakeProvider } from '../../testing/fake-provider/server';
+import { createProviders } from '../../providers/registry';
+import { createBatchkeeperWorker } from '../../worker/create-worker';
+import { exampleHandlers, exampleJobExecutors } from '../../worker/example-handlers';
 import { isFreePort } from './ports';
 
 const once = process.argv.includes('--once');

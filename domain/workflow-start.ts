@@ -1,5 +1,5 @@
 import type { WorkflowStartOptions } from '@temporalio/client';
-import { HANDLER, KIND, PROVIDER, STATUS } from '../common/search-attributes';
+import { HANDLER, KIND, PROVIDER, STATUS } from './search-attributes';
 import type { BatchRecord } from '../db/batches-store';
 import type { JobRecord } from '../db/jobs-store';
 

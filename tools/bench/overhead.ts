@@ -14,8 +14,8 @@
 import { writeFileSync } from 'node:fs';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { BatchRecord } from '../db/batches-store';
-import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../client/start-options';
+import type { BatchRecord } from '../../db/batches-store';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../../domain/workflow-start';
 import { benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './main';
 import { analyseHistory, type HistoryStats } from './history';
 import { CpuMeter, postmasterPid, treeCpuSeconds } from './memory';

@@ -16,10 +16,10 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import type { BatchkeeperAdmin } from '../client/admin';
-import { batchStateQuery, jobStateQuery } from '../common/definitions';
-import { listDeadLetters } from '../db/dead-letters-store';
-import type { FakeProvider } from '../fake-provider/server';
+import type { BatchkeeperAdmin } from '../../client/admin';
+import { batchStateQuery, jobStateQuery } from '../../domain/definitions';
+import { listDeadLetters } from '../../db/dead-letters-store';
+import type { FakeProvider } from '../../testing/fake-provider/server';
 import { sleep } from './disruptions';
 import type { PlannedItem } from './run';
 

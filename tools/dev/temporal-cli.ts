@@ -25,7 +25,7 @@ export interface ResolveTemporalCliOptions {
   onProgress?: (msg: string) => void;
   /** Environment to read TEMPORAL_CLI_PATH, PATH, XDG_CACHE_HOME, HOME from. Default: process.env. */
   env?: NodeJS.ProcessEnv;
-  /** Project root holding `.cache/`. Default: the directory above dev/. */
+  /** Project root holding `.cache/`. Default: the directory above tools/. */
   projectRoot?: string;
   /** Give up on a build after this long. Default 30 min. */
   buildTimeoutMs?: number;
@@ -42,7 +42,7 @@ const PROGRESS_EVERY_MS = 15_000;
 const STALE_LOCK_MS = 60 * 60_000;
 
 export function defaultProjectRoot(): string {
-  return path.resolve(__dirname, '..');
+  return path.resolve(__dirname, '..', '..');
 }
 
 /** `<project>/.cache/temporal-cli/<ver>/temporal` */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PROJECT_ROOT } from './disruptions';
 import type { ChaosResult } from './run';
 
-export const RESULTS_DIR = path.join(PROJECT_ROOT, 'chaos', 'results');
+export const RESULTS_DIR = path.join(PROJECT_ROOT, 'tools', 'chaos', 'results');
 
 /** Metrics that must be zero. */
 const INVARIANTS = ['lost', 'duplicateProviderBatches', 'duplicateHandlerEffects', 'stalled', 'deadLetterMismatches'] as const;

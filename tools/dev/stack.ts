@@ -3,12 +3,12 @@
  * or found), PostgreSQL (DATABASE_URL or embedded), both under .data/.
  */
 import path from 'node:path';
-import { searchAttributeFlags } from '../common/search-attributes';
+import { searchAttributeFlags } from '../../domain/search-attributes';
 import { startDevServer, type DevServer } from './dev-server';
 import { startPostgres, type PostgresHandle } from './postgres';
 import { resolveTemporalCli } from './temporal-cli';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export const DATA_DIR = path.join(PROJECT_ROOT, '.data');
 
 export interface LocalStack {

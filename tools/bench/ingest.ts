@@ -13,8 +13,8 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { pollNowSignal } from '../common/definitions';
-import { setReplyPadding } from '../fake-provider/replies';
+import { pollNowSignal } from '../../domain/definitions';
+import { setReplyPadding } from '../../testing/fake-provider/replies';
 import { API_KEY, benchBatch, sleep, type BenchContext, type WorkerProcess } from './main';
 import { CpuMeter, postmasterPid, RssSampler, round1 } from './memory';
 import { round2, type BenchDetails } from './report';

@@ -15,8 +15,8 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
-import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
-import { createPool } from '../db/pool';
+import type { BatchHandlerRegistry, JobExecutorRegistry } from '../../activities/handlers';
+import { createPool } from '../../db/pool';
 
 export const CHAOS_BATCH_HANDLER = 'chaos-record';
 export const CHAOS_JOB_TYPE = 'chaos-job';

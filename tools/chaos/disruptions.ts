@@ -7,9 +7,9 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { DevServer } from '../dev/dev-server';
 import { startPostgres, type PostgresHandle } from '../dev/postgres';
-import type { Rng } from '../fake-provider/random';
+import type { Rng } from '../../testing/fake-provider/random';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 const WORKER_MAIN = path.join(PROJECT_ROOT, 'worker', 'main.ts');
 const READY_MARK = 'worker polling task queue';
 

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { migrateDatabase } from '../db/migrate';
+import { migrateDatabase } from '../../db/migrate';
 import { createDatabase, databaseUrlWithName, dropDatabase } from '../dev/postgres';
 import { DATA_DIR, PROJECT_ROOT, startLocalStack } from '../dev/stack';
 

@@ -8,20 +8,20 @@ import { rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { BatchkeeperAdmin } from '../client/admin';
-import { BatchkeeperClient } from '../client/batchkeeper-client';
-import { IdempotencyConflictError, NotApplicableError, ValidationError } from '../client/errors';
-import { searchAttributeFlags } from '../common/search-attributes';
-import { listDeadLetters } from '../db/dead-letters-store';
-import { migrateDatabase } from '../db/migrate';
-import { createPool } from '../db/pool';
+import { BatchkeeperAdmin } from '../../client/admin';
+import { BatchkeeperClient } from '../../client/batchkeeper-client';
+import { IdempotencyConflictError, NotApplicableError, ValidationError } from '../../client/errors';
+import { searchAttributeFlags } from '../../domain/search-attributes';
+import { listDeadLetters } from '../../db/dead-letters-store';
+import { migrateDatabase } from '../../db/migrate';
+import { createPool } from '../../db/pool';
 import { startDevServer, type DevServer } from '../dev/dev-server';
 import { startPostgres, type PostgresHandle } from '../dev/postgres';
 import { resolveTemporalCli } from '../dev/temporal-cli';
-import type { OutcomeSpec, RequestOutcome } from '../fake-provider/config';
-import type { FaultRule } from '../fake-provider/faults';
-import { seededRng, type Rng } from '../fake-provider/random';
-import { startFakeProvider, type FakeProvider } from '../fake-provider/server';
+import type { OutcomeSpec, RequestOutcome } from '../../testing/fake-provider/config';
+import type { FaultRule } from '../../testing/fake-provider/faults';
+import { seededRng, type Rng } from '../../testing/fake-provider/random';
+import { startFakeProvider, type FakeProvider } from '../../testing/fake-provider/server';
 import { InfraDisruptor, PROJECT_ROOT, sleep, WorkerFleet, type DisruptionCounters } from './disruptions';
 import { CHAOS_BATCH_HANDLER, CHAOS_JOB_TYPE, CHAOS_TABLES_DDL, type ChaosJobInput } from './handlers';
 import { checkInvariants, classifyOpen, type InvariantReport } from './invariants';
@@ -576,7 +576,7 @@ function workerEnv(options: ChaosOptions, databaseUrl: string, temporalAddress: 
     OPENAI_BASE_URL: fake.openaiBaseUrl,
     ANTHROPIC_API_KEY: API_KEY,
     ANTHROPIC_BASE_URL: fake.anthropicBaseUrl,
-    BATCHKEEPER_HANDLERS_MODULE: path.join(PROJECT_ROOT, 'chaos', 'handlers.ts'),
+    BATCHKEEPER_HANDLERS_MODULE: path.join(PROJECT_ROOT, 'tools', 'chaos', 'handlers.ts'),
     BATCHKEEPER_RETRY_DEFAULTS: JSON.stringify({ maximumAttempts: 40, initialIntervalMs: 200, backoffCoefficient: 2, maximumIntervalMs: 4000 }),
     BATCHKEEPER_PROVIDER_TIMEOUT_MS: String(options.providerTimeoutMs),
     CHAOS_HANDLER_FAILURE_RATE: String(options.handlerFailureRate),

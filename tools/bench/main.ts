@@ -23,13 +23,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../client/start-options';
-import { insertBatch, type BatchRecord, type NewBatch } from '../db/batches-store';
-import { migrateDatabase } from '../db/migrate';
-import { createPool, inTransaction } from '../db/pool';
+import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../../domain/workflow-start';
+import { insertBatch, type BatchRecord, type NewBatch } from '../../db/batches-store';
+import { migrateDatabase } from '../../db/migrate';
+import { createPool, inTransaction } from '../../db/pool';
 import { createDatabase, databaseUrlWithName, dropDatabase } from '../dev/postgres';
 import { DATA_DIR, startLocalStack, type LocalStack } from '../dev/stack';
-import { startFakeProvider, type FakeProvider } from '../fake-provider/server';
+import { startFakeProvider, type FakeProvider } from '../../testing/fake-provider/server';
 import { runHistory } from './history';
 import { runIngest } from './ingest';
 import { readRss, resetPeakRss, type RssReading } from './memory';
@@ -39,7 +39,7 @@ import type { BenchResults } from './report';
 import { runPollNow, runTimeliness } from './timeliness';
 
 export const BENCH_DIR = __dirname;
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export const API_KEY = 'sk-bench-not-a-real-key';
 /**
  * Dev-server settings for the bench. The dev server runs a single history shard, so two per-shard defaults that a

@@ -1,6 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import type { BatchOutcome, RequestStatus, ResultSummary } from '../domain/types';
-import type { BatchRecord, RequestRecord } from '../db/batches-store';
+import type { BatchRecord } from '../db/batches-store';
+import type { RequestRecord } from '../db/requests-store';
 import type { JobRecord } from '../db/jobs-store';
 import type { DeadLetterRecord } from '../db/dead-letters-store';
 
@@ -39,7 +40,6 @@ export interface JobContext {
   job: JobRecord;
   /** Temporal's attempt number of this run, 1-based (the try count). */
   attempt: number;
-  pool: Pool;
   heartbeat(details?: unknown): void;
 }
 

@@ -1,19 +1,41 @@
-import { createBatchActivities } from './batch-activities';
-import { createDeadLetterActivities } from './dead-letter-activities';
+import { createCancelAtProvider } from './cancel-at-provider';
 import type { ActivityDeps } from './deps';
-import { createJobActivities } from './job-activities';
-import { createSweepActivities } from './sweep-activities';
+import { createDispatchHandler } from './dispatch-handler';
+import { createExecuteJob } from './execute-job';
+import { createFetchResults } from './fetch-results';
+import { createLoadBatchPlan } from './load-batch-plan';
+import { createLoadJobPlan } from './load-job-plan';
+import { createNotifyDiscarded } from './notify-discarded';
+import { createPlanResubmission } from './plan-resubmission';
+import { createPollBatch } from './poll-batch';
+import { createRecordDeadLetter } from './record-dead-letter';
+import { createRecordDeadline } from './record-deadline';
+import { createResolveDeadLetterRecord } from './resolve-dead-letter';
+import { createSubmitBatch } from './submit-batch';
+import { createSweepOrphans } from './sweep-orphans';
 
-/** All activities of the worker, built from their dependencies. */
+/** All activities of the worker, built from their dependencies; each lives in the file named after it. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createBatchActivities(deps),
-    ...createDeadLetterActivities(deps),
-    ...createJobActivities(deps),
-    ...createSweepActivities(deps),
+    loadBatchPlan: createLoadBatchPlan(deps),
+    submitBatch: createSubmitBatch(deps),
+    pollBatch: createPollBatch(deps),
+    cancelAtProvider: createCancelAtProvider(deps),
+    fetchResults: createFetchResults(deps),
+    planResubmission: createPlanResubmission(deps),
+    dispatchHandler: createDispatchHandler(deps),
+    recordDeadline: createRecordDeadline(deps),
+    recordDeadLetter: createRecordDeadLetter(deps),
+    resolveDeadLetterRecord: createResolveDeadLetterRecord(deps),
+    notifyDiscarded: createNotifyDiscarded(deps),
+    loadJobPlan: createLoadJobPlan(deps),
+    executeJob: createExecuteJob(deps),
+    sweepOrphans: createSweepOrphans(deps),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { ActivityDeps } from './deps';
 export type { BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobExecutor, JobExecutorRegistry } from './handlers';
+export type { StatusView } from './status-view';
+export type { SweepResult } from './sweep-orphans';

@@ -184,9 +184,9 @@ function limitDay(field: string, ms: number): number {
   return ms;
 }
 
-/** Who made a decision, stored with the dead letter's resolution. */
-export function operatorName(): string {
-  if (process.env.BATCHKEEPER_OPERATOR) return process.env.BATCHKEEPER_OPERATOR;
+/** Who made a decision, stored with the dead letter's resolution: BATCHKEEPER_OPERATOR, else the login name. */
+export function operatorName(ctx: { operator?: string }): string {
+  if (ctx.operator) return ctx.operator;
   try {
     return `cli:${userInfo().username}`;
   } catch {

@@ -1,23 +1,22 @@
 /**
  * Connections of one CLI run, made from the environment only when a command needs them (so --help and usage errors
- * connect to nothing): DATABASE_URL, TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY / TEMPORAL_TLS_* (via
- * @temporalio/envconfig), BATCHKEEPER_TASK_QUEUE. close() releases everything.
+ * connect to nothing): the database, Temporal, codec and provider-name settings of config/variables.ts. close()
+ * releases everything.
  */
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { BatchkeeperAdmin } from '../client/admin';
 import { BatchkeeperClient } from '../client/batchkeeper-client';
-import { dataConverterFromEnv } from '../codec/data-converter';
-import { databaseUrlFromEnv, temporalSettingsFromEnv, type TemporalSettings } from '../config/env';
+import { encryptingDataConverter } from '../codec/data-converter';
+import { loadConfig, secretValues, type TemporalConfig } from '../config/load';
 import { createPool } from '../db/pool';
 
-/** Missing or unusable configuration: exit 2 with the reason. */
-export class ConfigError extends Error {
-  readonly code = 'config';
-}
+export { ConfigError } from '../config/load';
 
 export interface CliContext {
   readonly taskQueue: string;
+  /** BATCHKEEPER_OPERATOR: recorded with dead-letter decisions. */
+  readonly operator?: string;
   temporal(): Promise<Client>;
   pool(): Pool;
   client(): Promise<BatchkeeperClient>;
@@ -29,16 +28,17 @@ export interface CliContext {
 }
 
 export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliContext {
-  let settings: TemporalSettings | undefined;
+  let settings: TemporalConfig | undefined;
   let settingsError: unknown;
   try {
-    settings = temporalSettingsFromEnv(env);
+    settings = loadConfig(env, ['temporal']).temporal;
   } catch (error) {
     settingsError = error;
   }
-  const taskQueue = settings?.taskQueue ?? (env.BATCHKEEPER_TASK_QUEUE || 'batchkeeper');
-  const secrets = [env.TEMPORAL_API_KEY, settings?.connectionOptions.apiKey, ...databasePassword(env.DATABASE_URL)]
+  const taskQueue = settings?.taskQueue ?? 'batchkeeper';
+  const secrets = [settings?.connectionOptions.apiKey, ...secretValues(env).flatMap((value) => [value, ...urlPassword(value)])]
     .filter((secret): secret is string => typeof secret === 'string' && secret.length >= 3);
+  const operator = cliSettings(env)?.operator;
 
   let pool: Pool | undefined;
   let connection: Connection | undefined;
@@ -47,15 +47,11 @@ export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliConte
 
   /** The Temporal client; connects on first use unless `connect` is false (for commands that may never call it). */
   async function temporalClient(connect = true): Promise<Client> {
-    if (!settings) throw new ConfigError(`Temporal configuration: ${(settingsError as Error)?.message ?? settingsError}`);
+    if (!settings) throw settingsError;
     if (!connection || !temporal) {
       // BATCHKEEPER_CODEC_KEYS: the same payload encryption as the worker (jobs start, updates carry arguments).
-      let dataConverter: ReturnType<typeof dataConverterFromEnv>;
-      try {
-        dataConverter = dataConverterFromEnv(env);
-      } catch (error) {
-        throw new ConfigError(`payload encryption: ${(error as Error).message}`);
-      }
+      const { keys } = loadConfig(env, ['codec']).codec;
+      const dataConverter = keys ? encryptingDataConverter(keys) : undefined;
       const { address, tls, metadata, apiKey } = settings.connectionOptions;
       connection = Connection.lazy({ address, tls, metadata, apiKey, connectTimeout: '10s' });
       temporal = new Client({ connection, namespace: settings.namespace, dataConverter });
@@ -72,21 +68,20 @@ export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliConte
 
   const context: CliContext = {
     taskQueue,
+    operator,
     pool() {
       if (!pool) {
-        let url: string;
-        try {
-          url = databaseUrlFromEnv(env);
-        } catch (error) {
-          throw new ConfigError((error as Error).message);
-        }
-        pool = createPool(url, { max: 4, idleTimeoutMillis: 1000, connectionTimeoutMillis: 10_000 });
+        const { database } = loadConfig(env, ['database']);
+        pool = createPool(database.url, {
+          schema: database.schema, preparedStatements: database.preparedStatements, max: 4, idleTimeoutMillis: 1000, connectionTimeoutMillis: 10_000,
+        });
       }
       return pool;
     },
     temporal: () => temporalClient(),
     async client() {
-      return new BatchkeeperClient({ client: await temporalClient(), pool: context.pool(), taskQueue });
+      const { providers } = loadConfig(env, ['providers']);
+      return new BatchkeeperClient({ client: await temporalClient(), pool: context.pool(), taskQueue, providerLimits: providers.limits });
     },
     async admin(options = {}) {
       return new BatchkeeperAdmin(await temporalClient(options.temporal !== false), context.pool());
@@ -104,9 +99,17 @@ export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliConte
   return context;
 }
 
-/** The password of a postgres:// URL, as written and decoded. */
-function databasePassword(url: string | undefined): string[] {
-  if (!url) return [];
+/** The CLI settings, or none when they are wrong (a wrong BATCHKEEPER_OPERATOR or _DEBUG is not worth refusing a command for). */
+export function cliSettings(env: NodeJS.ProcessEnv): { operator?: string; debug: boolean } | undefined {
+  try {
+    return loadConfig(env, ['cli']).cli;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The password of a URL (postgres://user:password@...), as written and decoded. */
+function urlPassword(url: string): string[] {
   try {
     const raw = new URL(url).password;
     return raw ? [raw, decodeURIComponent(raw)] : [];

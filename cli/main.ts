@@ -11,7 +11,7 @@ import { deadLettersGroup } from './commands/dead-letters';
 import { failedGroup } from './commands/failed';
 import { jobsGroup } from './commands/jobs';
 import { schedulesGroup } from './commands/schedules';
-import { ConfigError, createCliContext, type CliContext } from './context';
+import { cliSettings, ConfigError, createCliContext, type CliContext } from './context';
 import { table, toJson } from './format';
 
 export const GROUPS: CommandGroup[] = [batchesGroup, jobsGroup, deadLettersGroup, failedGroup, schedulesGroup];
@@ -184,12 +184,6 @@ function report(error: unknown, json: boolean, io: CliIo, ctx?: CliContext): num
   if (json) io.stdout(toJson({ error: body }));
   io.stderr(`error: ${message}`);
   if (error instanceof UsageError && error.help && !json) io.stderr(`\n${error.help}`);
-  if (!expected && io.env.BATCHKEEPER_DEBUG && error instanceof Error && error.stack) io.stderr(redact(error.stack));
+  if (!expected && cliSettings(io.env)?.debug && error instanceof Error && error.stack) io.stderr(redact(error.stack));
   return expected ? 2 : 1;
-}
-
-if (require.main === module) {
-  runCli(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

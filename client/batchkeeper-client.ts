@@ -1,26 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import { Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
-import type { Pool } from 'pg';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { ClientBase, Pool } from 'pg';
 import {
   batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
 } from '../domain/definitions';
-import type { BatchWorkflowState, RequestStatus, RetrySettings } from '../domain/types';
-import {
-  findBatchByIdempotencyKey, getBatch, insertBatch, listRequests, type BatchRecord, type RequestRecord,
-} from '../db/batches-store';
+import { KNOWN_PROVIDER_LIMITS, type ProviderLimitsTable } from '../domain/provider-limits';
+import { REQUEST_STATUSES } from '../domain/statuses';
+import type { BatchWorkflowState, RequestStatus } from '../domain/types';
+import { batchWorkflowId, jobWorkflowId } from '../domain/workflow-ids';
+import { startSubjectWorkflow } from '../domain/workflow-start';
+import { findBatchByIdempotencyKey, getBatch, insertBatch, type BatchRecord } from '../db/batches-store';
 import { listEvents, type EventRecord } from '../db/events-store';
 import { getJob, insertJob, type JobRecord } from '../db/jobs-store';
-import { inTransaction } from '../db/pool';
+import { inTransaction, schemaOf } from '../db/pool';
+import type { Queryable } from '../db/queryable';
+import { inAppTransaction } from '../db/schema';
 import { listStepAttempts, type StepAttemptRecord } from '../db/steps-store';
 import { getOpenDeadLetter, type DeadLetterRecord } from '../db/dead-letters-store';
+import { listRequests, type RequestRecord } from '../db/requests-store';
 import { DEFAULT_MAX_AGE_MS, DEFAULT_POLL_SCHEDULE_MS } from '../domain/poll-schedule';
-import type { batchWorkflowV2 } from '../workflows/batch-workflow';
-import type { jobWorkflow } from '../workflows/job-workflow';
 import { IdempotencyConflictError, NotApplicableError, NotFoundError, ValidationError } from './errors';
-import { BATCH_WORKFLOW_TYPE, batchStartOptions, jobStartOptions } from '../domain/workflow-start';
 import { withWorkflowErrors } from './temporal-errors';
-import { validateRetrySettings, validateSubmitBatch, type SubmitBatchInput } from './validate-batch';
-import { batchWorkflowId, jobWorkflowId } from '../domain/workflow-ids';
+import { requireUuid } from './ids';
+import { validateSubmitBatch, type SubmitBatchInput } from './validate-batch';
+import { validateStartJob, type StartJobInput } from './validate-job';
 
 export interface BatchkeeperClientOptions {
   client: Client;
@@ -28,6 +31,11 @@ export interface BatchkeeperClientOptions {
   taskQueue: string;
   /** When given, submitBatch rejects handler names not in this list. */
   handlers?: readonly string[];
+  /**
+   * Providers batches may be submitted to, with their limits. Default: the known providers; add OpenAI-compatible
+   * endpoints under their own names with providerLimitsTable() (config/ does it from the environment).
+   */
+  providerLimits?: ProviderLimitsTable;
 }
 
 export interface BatchDetails {
@@ -36,22 +44,22 @@ export interface BatchDetails {
   deadLetter: DeadLetterRecord | null;
 }
 
-export interface StartJobInput {
-  type: string;
-  /** Small JSON input (at most 16 KB), or a reference (inputRef) the executor resolves itself. */
-  input?: unknown;
-  inputRef?: string;
-  idempotencyKey?: string;
-  retry?: Partial<RetrySettings>;
+export interface SubmittedBatch {
+  batchId: string;
+  workflowId: string;
+  /** False when the idempotency key named a batch stored before. */
+  created: boolean;
+  /** False when written in the caller's transaction: start it with startBatchWorkflow() after the commit. */
+  started: boolean;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Checks an id before it reaches SQL or Temporal, so an unknown or malformed id gets a clear error. */
-export function requireUuid(kind: string, id: unknown): string {
-  if (typeof id !== 'string' || !uuidPattern.test(id)) throw new NotFoundError(kind, String(id));
-  return id.toLowerCase();
+export interface StartedJob {
+  jobId: string;
+  workflowId: string;
+  created: boolean;
+  started: boolean;
 }
+
 
 /** The app-facing API: submit and inspect batches and jobs, and act on them as an operator. */
 export class BatchkeeperClient {
@@ -59,65 +67,72 @@ export class BatchkeeperClient {
   readonly pool: Pool;
   readonly taskQueue: string;
   private readonly handlers?: readonly string[];
+  private readonly providerLimits: ProviderLimitsTable;
 
   constructor(options: BatchkeeperClientOptions) {
     this.temporal = options.client;
     this.pool = options.pool;
     this.taskQueue = options.taskQueue;
     this.handlers = options.handlers;
+    this.providerLimits = options.providerLimits ?? KNOWN_PROVIDER_LIMITS;
   }
 
   /**
    * Validates, writes the batch and its requests in one transaction, and starts its workflow. Submitting again with
    * the same idempotency key returns the same batch (and makes sure its workflow was started).
+   *
+   * With `transaction` (the app's own client inside BEGIN), the rows are written in that transaction, so the batch
+   * commits or rolls back with the app's rows, and the workflow is not started: call startBatchWorkflow(batchId)
+   * after the commit. If the app dies in between, the recovery sweep starts it.
    */
-  async submitBatch(input: SubmitBatchInput): Promise<{ batchId: string; workflowId: string; created: boolean }> {
-    const valid = validateSubmitBatch(input, { handlers: this.handlers });
+  async submitBatch(input: SubmitBatchInput, options: { transaction?: ClientBase } = {}): Promise<SubmittedBatch> {
+    const valid = validateSubmitBatch(input, { handlers: this.handlers, providerLimits: this.providerLimits });
     const idempotencyKey = valid.idempotencyKey ?? randomUUID();
-    let batch = await findBatchByIdempotencyKey(this.pool, idempotencyKey);
-    let created = false;
-    if (!batch) {
-      const batchId = randomUUID();
-      try {
-        await inTransaction(this.pool, (db) =>
-          insertBatch(db, {
-            id: batchId,
-            idempotencyKey,
-            workflowId: batchWorkflowId(batchId),
-            provider: valid.provider,
-            model: valid.model,
-            handlerName: valid.handler ?? null,
-            metadata: valid.metadata ?? {},
-            pollScheduleMs: valid.pollScheduleMs ?? DEFAULT_POLL_SCHEDULE_MS,
-            maxAgeMs: valid.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
-            maxRequestAttempts: valid.maxRequestAttempts ?? 1,
-            requests: valid.requests,
-          }),
-        );
-        created = true;
-      } catch (error) {
-        if ((error as { code?: string }).code !== '23505') throw error; // a concurrent submit with the same key won
-      }
-      batch = await findBatchByIdempotencyKey(this.pool, idempotencyKey);
-      if (!batch) throw new Error(`batch for idempotency key ${idempotencyKey} was not stored`);
-    }
+    const store = (db: ClientBase) => this.storeBatch(db, valid, idempotencyKey);
+    const { batch, created } = options.transaction
+      ? await inAppTransaction(options.transaction, schemaOf(this.pool), () => store(options.transaction!))
+      : await inTransaction(this.pool, store);
     if (!created) assertSameSubmission(batch, valid, idempotencyKey);
-    await this.startBatchWorkflow(batch);
-    return { batchId: batch.id, workflowId: batch.workflowId, created };
+    if (options.transaction) return { batchId: batch.id, workflowId: batch.workflowId, created, started: false };
+    await startSubjectWorkflow(this.temporal, { kind: 'batch', batch }, this.taskQueue, 'first');
+    return { batchId: batch.id, workflowId: batch.workflowId, created, started: true };
   }
 
-  /** Starts (or finds) the workflow of a stored batch. Used by submit and by the recovery sweep's callers. */
-  async startBatchWorkflow(batch: BatchRecord): Promise<void> {
+  /** Inserts the batch unless its idempotency key is stored already; returns the stored batch either way. */
+  private async storeBatch(db: ClientBase, valid: SubmitBatchInput, idempotencyKey: string): Promise<{ batch: BatchRecord; created: boolean }> {
+    const existing = await findBatchByIdempotencyKey(db, idempotencyKey);
+    if (existing) return { batch: existing, created: false };
+    const batchId = randomUUID();
+    await db.query('SAVEPOINT batchkeeper_insert');
     try {
-      await this.temporal.workflow.start<typeof batchWorkflowV2>(BATCH_WORKFLOW_TYPE, {
-        ...batchStartOptions(batch, this.taskQueue),
-        args: [{ batchId: batch.id }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      await insertBatch(db, {
+        id: batchId,
+        idempotencyKey,
+        workflowId: batchWorkflowId(batchId),
+        provider: valid.provider,
+        model: valid.model,
+        handlerName: valid.handler ?? null,
+        metadata: valid.metadata ?? {},
+        pollScheduleMs: valid.pollScheduleMs ?? DEFAULT_POLL_SCHEDULE_MS,
+        maxAgeMs: valid.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
+        maxRequestAttempts: valid.maxRequestAttempts ?? 1,
+        requests: valid.requests,
       });
     } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error; // it ran already: nothing to do
+      // Only a concurrent submit with the same key may end here; any other failure is an error of its own.
+      if (!isUniqueViolation(error, 'batches_idempotency_key_key')) throw error;
+      await db.query('ROLLBACK TO SAVEPOINT batchkeeper_insert');
+      const winner = await findBatchByIdempotencyKey(db, idempotencyKey);
+      if (!winner) throw error;
+      return { batch: winner, created: false };
     }
+    return { batch: (await getBatch(db, batchId))!, created: true };
+  }
+
+  /** Starts the workflow of a stored (committed) batch unless it runs or ran already. */
+  async startBatchWorkflow(batchId: string): Promise<void> {
+    const { batch } = await this.getBatch(batchId);
+    await startSubjectWorkflow(this.temporal, { kind: 'batch', batch }, this.taskQueue, 'first');
   }
 
   async getBatch(batchId: string): Promise<BatchDetails> {
@@ -189,23 +204,14 @@ export class BatchkeeperClient {
     return withWorkflowErrors('batch', batchId, () => handle.executeUpdate(extendDeadlineUpdate, { args: [change] }));
   }
 
-  /** Starts a generic job; the same idempotency key returns the same job. */
-  async startJob(input: StartJobInput): Promise<{ jobId: string; workflowId: string; created: boolean }> {
-    if (typeof input?.type !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(input.type)) {
-      throw new ValidationError('type', 'must be a job type name of 1-100 characters of [A-Za-z0-9_.:-]');
-    }
-    if (input.input !== undefined && jsonBytes(input.input) > 16 * 1024) {
-      throw new ValidationError('input', 'must be at most 16 KB of JSON; pass larger inputs by reference (inputRef)');
-    }
-    if (input.inputRef !== undefined && (typeof input.inputRef !== 'string' || input.inputRef.length > 2000)) {
-      throw new ValidationError('inputRef', 'must be a string of at most 2000 characters');
-    }
-    if (input.idempotencyKey !== undefined && (typeof input.idempotencyKey !== 'string' || !input.idempotencyKey || input.idempotencyKey.length > 200)) {
-      throw new ValidationError('idempotencyKey', 'must be a string of 1-200 characters');
-    }
-    if (input.retry !== undefined) validateRetrySettings(input.retry, 'retry');
+  /**
+   * Starts a generic job; the same idempotency key returns the same job. With `transaction`, as for submitBatch: the
+   * job commits with the app's rows and startJobWorkflow(jobId) starts it after the commit.
+   */
+  async startJob(input: StartJobInput, options: { transaction?: ClientBase } = {}): Promise<StartedJob> {
+    validateStartJob(input);
     const jobId = randomUUID();
-    const { job, created } = await insertJob(this.pool, {
+    const store = (db: Queryable) => insertJob(db, {
       id: jobId,
       idempotencyKey: input.idempotencyKey ?? jobId,
       workflowId: jobWorkflowId(jobId),
@@ -214,24 +220,21 @@ export class BatchkeeperClient {
       inputRef: input.inputRef ?? null,
       retryPolicy: input.retry ?? null,
     });
+    const { job, created } = options.transaction
+      ? await inAppTransaction(options.transaction, schemaOf(this.pool), () => store(options.transaction!))
+      : await store(this.pool);
     if (!created && job.jobType !== input.type) {
       throw new IdempotencyConflictError(input.idempotencyKey!, `stored job has type ${job.jobType}`);
     }
-    await this.startJobWorkflow(job);
-    return { jobId: job.id, workflowId: job.workflowId, created };
+    if (options.transaction) return { jobId: job.id, workflowId: job.workflowId, created, started: false };
+    await startSubjectWorkflow(this.temporal, { kind: 'job', job }, this.taskQueue, 'first');
+    return { jobId: job.id, workflowId: job.workflowId, created, started: true };
   }
 
-  async startJobWorkflow(job: JobRecord): Promise<void> {
-    try {
-      await this.temporal.workflow.start<typeof jobWorkflow>('jobWorkflow', {
-        ...jobStartOptions(job, this.taskQueue),
-        args: [{ jobId: job.id }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    }
+  /** Starts the workflow of a stored (committed) job unless it runs or ran already. */
+  async startJobWorkflow(jobId: string): Promise<void> {
+    const { job } = await this.getJob(jobId);
+    await startSubjectWorkflow(this.temporal, { kind: 'job', job }, this.taskQueue, 'first');
   }
 
   async getJob(jobId: string): Promise<{ job: JobRecord; steps: StepAttemptRecord[]; deadLetter: DeadLetterRecord | null }> {
@@ -263,8 +266,6 @@ export class BatchkeeperClient {
   }
 }
 
-const REQUEST_STATUSES: readonly RequestStatus[] = ['pending', 'succeeded', 'errored', 'expired', 'canceled', 'missing'];
-
 /** Wrong types would otherwise reach SQL as NaN or text and come back as a database error. */
 function checkPage(page: { after?: unknown; limit?: unknown; status?: unknown }): void {
   if (page.limit !== undefined && !Number.isInteger(page.limit)) throw new ValidationError('limit', 'must be a whole number (1-1000)');
@@ -274,12 +275,8 @@ function checkPage(page: { after?: unknown; limit?: unknown; status?: unknown })
   }
 }
 
-function jsonBytes(value: unknown): number {
-  try {
-    return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
-  } catch {
-    throw new ValidationError('input', 'must be JSON (no BigInt values or circular references)');
-  }
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  return (error as { code?: string }).code === '23505' && (error as { constraint?: string }).constraint === constraint;
 }
 
 function assertSameSubmission(batch: BatchRecord, input: SubmitBatchInput, key: string): void {

@@ -1,5 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import type { sweepWorkflow } from '../workflows/sweep-workflow';
+import { SWEEP_WORKFLOW_TYPE } from '../domain/workflow-ids';
 
 export const SWEEP_SCHEDULE_ID = 'batchkeeper-sweep';
 
@@ -16,7 +16,7 @@ export async function installSweepSchedule(
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: (options.catchupWindow ?? '1 hour') as '1 hour' };
   const action = {
     type: 'startWorkflow' as const,
-    workflowType: 'sweepWorkflow' as unknown as typeof sweepWorkflow,
+    workflowType: SWEEP_WORKFLOW_TYPE,
     taskQueue: options.taskQueue,
     args: [{}] as [{ limit?: number }],
     workflowId: `${scheduleId}-run`,

@@ -1,6 +1,6 @@
+import { KNOWN_PROVIDER_LIMITS, lookupLimits, MAX_LOGICAL_REQUESTS, type ProviderLimitsTable } from '../domain/provider-limits';
 import { validateRetrySettings as checkRetrySettings } from '../domain/retry-policy';
 import { ValidationError } from './errors';
-import { MAX_LOGICAL_REQUESTS, PROVIDER_LIMITS } from '../domain/provider-limits';
 
 /** What an app passes to submitBatch. */
 export interface SubmitBatchInput {
@@ -47,14 +47,17 @@ function byteLength(value: unknown, field: string): number {
  * Rejects bad input with a ValidationError naming the field. Runs before any write, so a rejected submission leaves
  * nothing behind.
  */
-export function validateSubmitBatch(input: unknown, options: { handlers?: readonly string[] } = {}): SubmitBatchInput {
+export function validateSubmitBatch(
+  input: unknown,
+  options: { handlers?: readonly string[]; providerLimits?: ProviderLimitsTable } = {},
+): SubmitBatchInput {
   if (!isPlainObject(input)) throw new ValidationError('input', 'must be an object');
   const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts } = input;
 
   if (typeof provider !== 'string') throw new ValidationError('provider', 'must be a string');
-  // Own keys only: 'constructor' or '__proto__' must be unknown providers, not Object.prototype members.
-  const limits = Object.prototype.hasOwnProperty.call(PROVIDER_LIMITS, provider) ? PROVIDER_LIMITS[provider] : undefined;
-  if (!limits) throw new ValidationError('provider', `unknown provider ${JSON.stringify(provider)}; known: ${Object.keys(PROVIDER_LIMITS).join(', ')}`);
+  const table = options.providerLimits ?? KNOWN_PROVIDER_LIMITS;
+  const limits = lookupLimits(table, provider);
+  if (!limits) throw new ValidationError('provider', `unknown provider ${JSON.stringify(provider)}; known: ${Object.keys(table).join(', ')}`);
   if (typeof model !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(model)) {
     throw new ValidationError('model', 'must be a non-empty model name of printable characters (at most 200)');
   }

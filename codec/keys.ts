@@ -58,13 +58,6 @@ export function parseCodecKeys(text: string): CodecKeyring {
   return keyring(keys);
 }
 
-/** The keyring from BATCHKEEPER_CODEC_KEYS, or undefined when it is unset or empty (encryption off). */
-export function codecKeysFromEnv(env: NodeJS.ProcessEnv = process.env): CodecKeyring | undefined {
-  const text = env[CODEC_KEYS_ENV];
-  if (!text || !text.trim()) return undefined;
-  return parseCodecKeys(text);
-}
-
 /** A fresh random key entry, `id:base64`, for BATCHKEEPER_CODEC_KEYS. */
 export function newCodecKeyEntry(id: string): string {
   return `${id}:${randomBytes(KEY_BYTES).toString('base64')}`;

@@ -1,11 +1,16 @@
-import type { BatchStatus, RequestCounts, RequestStatus, ResultSummary } from '../domain/types';
+import { isTerminalBatchStatus, TERMINAL_BATCH_STATUSES, type BatchStatus } from '../domain/statuses';
+import type { RequestCounts, ResultSummary } from '../domain/types';
 import { appendEvent, eventSql, statusChangeEventSql } from './events-store';
 import { CURRENT_PARTS_JSON, partReportsSql, toRecord as toPartRecord, type PartReport, type ProviderBatchRecord } from './provider-batches-store';
-import { queryUnprepared, type Queryable } from './queryable';
+import type { Queryable } from './queryable';
+import { insertRequests, type NewRequest } from './requests-store';
 import { insertUnplannedLeftovers, outcomeTotals, type OutcomeTotals } from './results-store';
 import { SqlParams, type StatementPart } from './sql-params';
 
-/** SQL for the batch table group: batches and batch_requests (outcomes: results-store.ts, read through request_outcomes). */
+/**
+ * SQL for the batches table: the one writer of a batch's status, through named transitions that each log their
+ * change in event_log in the same statement. Requests: requests-store.ts; outcomes: results-store.ts.
+ */
 
 export interface BatchRecord {
   id: string;
@@ -54,23 +59,7 @@ export interface NewBatch {
   pollScheduleMs: number[];
   maxAgeMs: number;
   maxRequestAttempts?: number;
-  requests: { customId: string; params: Record<string, unknown> }[];
-}
-
-export interface RequestRecord {
-  customId: string;
-  position: number;
-  status: RequestStatus;
-  result: unknown;
-  errorCode: string | null;
-  errorMessage: string | null;
-  retryable: boolean | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  /** Times the request was sent to the provider (its try count). */
-  attempts: number;
-  deadLettered: boolean;
-  costUsd: number | null;
+  requests: readonly NewRequest[];
 }
 
 const BATCH_COLUMNS = `id, idempotency_key, workflow_id, provider, model, status, provider_batch_id, provider_status, handler_name,
@@ -115,8 +104,6 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
   };
 }
 
-const INSERT_CHUNK = 1000;
-
 /** Inserts the batch and all its requests. Call inside a transaction so a rejected submission writes nothing. */
 export async function insertBatch(db: Queryable, batch: NewBatch): Promise<void> {
   await db.query(
@@ -128,20 +115,7 @@ export async function insertBatch(db: Queryable, batch: NewBatch): Promise<void>
       batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs, batch.maxRequestAttempts ?? 1,
     ],
   );
-  for (let offset = 0; offset < batch.requests.length; offset += INSERT_CHUNK) {
-    const chunk = batch.requests.slice(offset, offset + INSERT_CHUNK);
-    await db.query(
-      `INSERT INTO batch_requests (batch_id, custom_id, position, params)
-       SELECT $1, custom_id, position, params
-         FROM unnest($2::text[], $3::int[], $4::jsonb[]) AS r(custom_id, position, params)`,
-      [
-        batch.id,
-        chunk.map((request) => request.customId),
-        chunk.map((_, index) => offset + index),
-        chunk.map((request) => JSON.stringify(request.params)),
-      ],
-    );
-  }
+  await insertRequests(db, batch.id, batch.requests);
   await appendEvent(db, 'batch', batch.id, 'created', { toStatus: 'pending', detail: { requests: batch.requests.length } });
 }
 
@@ -165,28 +139,6 @@ export async function getBatchForUpdate(db: Queryable, batchId: string): Promise
 export async function findBatchByIdempotencyKey(db: Queryable, key: string): Promise<BatchRecord | null> {
   const { rows } = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches WHERE idempotency_key = $1`, [key]);
   return rows[0] ? toBatchRecord(rows[0]) : null;
-}
-
-/** Streams one part's requests in submission order, page by page, with their provider-side ids, for the upload. */
-export async function* iterateRequestBodies(
-  db: Queryable,
-  batchId: string,
-  part: { round: number; part: number },
-  pageSize = 1000,
-): AsyncGenerator<{ customId: string; params: Record<string, unknown> }> {
-  let after = -1;
-  for (;;) {
-    const { rows } = await queryUnprepared(
-      db,
-      `SELECT provider_custom_id, position, params FROM batch_requests
-        WHERE batch_id = $1 AND round = $2 AND part = $3 AND position > $4
-        ORDER BY position LIMIT $5`,
-      [batchId, part.round, part.part, after, pageSize],
-    );
-    for (const row of rows) yield { customId: row.provider_custom_id, params: row.params };
-    if (rows.length < pageSize) return;
-    after = rows[rows.length - 1].position;
-  }
 }
 
 /**
@@ -234,7 +186,7 @@ export async function recordPoll(
   /** Written in the same statement: the parts' status reads, and the poll step's success (step-tracking). */
   also: { parts?: { round: number; reports: PartReport[] }; step?: { successSql: StatementPart } } = {},
 ): Promise<{ status: BatchStatus }> {
-  const terminal = ['ended', 'canceled', 'expired', 'failed'].includes(poll.status);
+  const terminal = isTerminalBatchStatus(poll.status);
   const set: Record<string, unknown> = {
     provider_status: poll.providerStatus,
     request_counts: poll.counts,
@@ -261,7 +213,8 @@ export async function recordPoll(
  * Sets the status and logs the transition, unless the batch is already terminal (the first terminal write wins, so a
  * stale poll cannot overwrite an expiry). Extra columns are set in the same statement: a plain value is a parameter,
  * {coalesce: value} keeps a value already there, {raw: sql} is an SQL expression (constants of this module only,
- * never input). `also` adds other writes (CTE bodies) to the same statement, so they commit together.
+ * never input). `also` adds other writes (CTE bodies) to the same statement, so they commit together. Private: the
+ * exported transitions below are the only ways a batch's status changes.
  */
 async function transition(
   db: Queryable,
@@ -271,7 +224,7 @@ async function transition(
   set: Record<string, unknown>,
   detail: Record<string, unknown> = {},
   /** Terminal statuses this transition may still replace (our own deadline cancel ends as expired, not canceled). */
-  replaceable: BatchStatus[] = [],
+  replaceable: readonly BatchStatus[] = [],
   options: {
     also?: StatementPart[];
     /** Change the batch only while it has this status; returns null (nothing written) otherwise. */
@@ -283,6 +236,7 @@ async function transition(
   const to = params.add(toStatus);
   const keep = params.add(replaceable);
   const from = params.add(options.onlyFrom ?? null);
+  const terminal = params.add(TERMINAL_BATCH_STATUSES);
   const assignments = Object.entries(set).map(([column, value]) => {
     if (value && typeof value === 'object' && 'raw' in value) return `${column} = ${(value as { raw: string }).raw}`;
     if (value && typeof value === 'object' && 'coalesce' in value) return `${column} = COALESCE(b.${column}, ${params.add((value as { coalesce: unknown }).coalesce)})`;
@@ -294,7 +248,7 @@ async function transition(
      ${also}
      changed AS (
        UPDATE batches b
-          SET status = CASE WHEN before.status IN ('ended', 'canceled', 'expired', 'failed') AND before.status <> ALL(${keep}::text[])
+          SET status = CASE WHEN before.status = ANY(${terminal}::text[]) AND before.status <> ALL(${keep}::text[])
                             THEN before.status ELSE ${to}::text END,
               updated_at = now()${assignments.length ? ', ' + assignments.join(', ') : ''}
          FROM before
@@ -311,7 +265,34 @@ async function transition(
   return { fromStatus: rows[0].from_status, status: rows[0].status, batch: toBatchRecord(rows[0]) };
 }
 
-export { transition as transitionBatch };
+/**
+ * An operator discarded the batch's dead letter: it failed for good, whatever the provider said (a discard is the
+ * final word, even after the provider ended the batch).
+ */
+export async function markDiscarded(db: Queryable, batchId: string, failure: { code: string; message: string }): Promise<void> {
+  await transition(db, batchId, 'failed', 'discarded', {
+    failure_code: failure.code,
+    failure_message: failure.message.slice(0, 2000),
+    failed_at: { raw: 'COALESCE(b.failed_at, now())' },
+    ended_at: { raw: 'COALESCE(b.ended_at, now())' },
+  }, {}, TERMINAL_BATCH_STATUSES.filter((status) => status !== 'failed'));
+}
+
+/** Opens the next submission round: the batch is pending again until its follow-up provider batches exist. */
+export async function startNextRound(db: Queryable, batchId: string, round: { round: number; requests: number }): Promise<void> {
+  await transition(db, batchId, 'pending', 'resubmitting', {
+    round: round.round,
+    results_fetched_at: null,
+    ended_at: null,
+    next_poll_at: null,
+  }, { round: round.round, requests: round.requests }, TERMINAL_BATCH_STATUSES);
+}
+
+/** Counts requests dead-lettered after their last allowed submission. */
+export async function addDeadLetteredRequests(db: Queryable, batchId: string, round: number, count: number): Promise<void> {
+  await db.query(`UPDATE batches SET dead_lettered_requests = dead_lettered_requests + $2 WHERE id = $1`, [batchId, count]);
+  await appendEvent(db, 'batch', batchId, 'requests_dead_lettered', { detail: { round, count } });
+}
 
 /**
  * Closes the results phase (after every part's results and leftovers are stored): requests that belong to no part
@@ -400,88 +381,8 @@ export async function setDeadline(db: Queryable, batchId: string, deadlineAt: Da
   await appendEvent(db, 'batch', batchId, 'deadline_extended', { detail: { deadlineAt: deadlineAt.toISOString() } });
 }
 
-/** Keyset page through results in submission order. */
-export async function listRequests(
-  db: Queryable,
-  batchId: string,
-  page: { afterPosition?: number; limit: number; status?: RequestStatus },
-): Promise<RequestRecord[]> {
-  const { rows } = await queryUnprepared(
-    db,
-    `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens,
-            attempts, dead_lettered_at, cost_usd
-       FROM request_outcomes
-      WHERE batch_id = $1 AND position > $2 AND ($4::text IS NULL OR status = $4)
-      ORDER BY position LIMIT $3`,
-    [batchId, page.afterPosition ?? -1, page.limit, page.status ?? null],
-  );
-  return rows.map((row) => ({
-    customId: row.custom_id,
-    position: row.position,
-    status: row.status,
-    result: row.result,
-    errorCode: row.error_code,
-    errorMessage: row.error_message,
-    retryable: row.retryable,
-    inputTokens: row.input_tokens,
-    outputTokens: row.output_tokens,
-    attempts: row.attempts,
-    deadLettered: row.dead_lettered_at !== null,
-    costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
-  }));
-}
-
-/** Outcomes a follow-up round would resend or dead-letter: expired, missing, or errored retryably. */
-const RETRYABLE_OUTCOME = `(o.status IN ('expired', 'missing') OR (o.status = 'errored' AND o.retryable IS TRUE))`;
-
-/**
- * Whether the batch's current round has any outcome planResubmission would act on: one read, so the usual batch
- * (nothing to resend) skips planResubmission's transaction. Null when the batch does not exist.
- */
-export async function hasRetryableOutcomes(db: Queryable, batchId: string): Promise<{ round: number; retryable: boolean } | null> {
-  const { rows } = await db.query(
-    `SELECT b.round, EXISTS (SELECT 1 FROM request_results o WHERE o.batch_id = b.id AND o.round = b.round AND ${RETRYABLE_OUTCOME}) AS retryable
-       FROM batches b WHERE b.id = $1`,
-    [batchId],
-  );
-  return rows[0] ? { round: rows[0].round, retryable: rows[0].retryable } : null;
-}
-
-/**
- * After a round's results are stored: requests that came back retryably errored, expired or missing are sent
- * again in a new round while they have attempts left; the others are dead-lettered per request (kept with their
- * error, flagged, counted). Permanent errors (invalid requests) are never resubmitted. Call in a transaction.
- */
-export async function planResubmission(db: Queryable, batchId: string): Promise<{ resubmitted: number; deadLettered: number; round: number }> {
-  const batch = await getBatchForUpdate(db, batchId);
-  if (!batch) throw new Error(`batch ${batchId} does not exist`);
-  // The round's outcome stays in request_results; a resubmitted request is pending again because its new round has none.
-  // The positions are collected first (one pass over the round's results) and the requests then found through their
-  // index: a join here is planned on the statistics of a batch inserted moments ago and can degrade to a nested loop
-  // over both sides (120,000 requests: minutes).
-  const retryable = `batch_id = $1 AND round = $2 AND dead_lettered_at IS NULL
-    AND position = ANY (ARRAY(SELECT o.position FROM request_results o WHERE o.batch_id = $1 AND o.round = $2 AND ${RETRYABLE_OUTCOME}))`;
-  const { rowCount: deadLettered } = await db.query(
-    `UPDATE batch_requests SET dead_lettered_at = now() WHERE ${retryable} AND attempts >= $3`,
-    [batchId, batch.round, batch.maxRequestAttempts],
-  );
-  const { rowCount: resubmitted } = await db.query(
-    `UPDATE batch_requests SET round = round + 1, part = NULL, provider_custom_id = NULL WHERE ${retryable} AND attempts < $3`,
-    [batchId, batch.round, batch.maxRequestAttempts],
-  );
-  if (deadLettered) {
-    await db.query(`UPDATE batches SET dead_lettered_requests = dead_lettered_requests + $2 WHERE id = $1`, [batchId, deadLettered]);
-    await appendEvent(db, 'batch', batchId, 'requests_dead_lettered', { detail: { round: batch.round, count: deadLettered } });
-  }
-  if (!resubmitted) return { resubmitted: 0, deadLettered: deadLettered ?? 0, round: batch.round };
-  // A new round: the batch is pending again until its follow-up provider batches are created.
-  await db.query(
-    `UPDATE batches SET round = round + 1, status = 'pending', results_fetched_at = NULL, ended_at = NULL, next_poll_at = NULL,
-            updated_at = now() WHERE id = $1`,
-    [batchId],
-  );
-  await appendEvent(db, 'batch', batchId, 'resubmitting', {
-    fromStatus: batch.status, toStatus: 'pending', detail: { round: batch.round + 1, requests: resubmitted },
-  });
-  return { resubmitted, deadLettered: deadLettered ?? 0, round: batch.round + 1 };
+/** Batches whose handler has not run yet, oldest first: what the sweep checks. */
+export async function listUndispatchedBatchIds(db: Queryable, limit: number): Promise<string[]> {
+  const { rows } = await db.query(`SELECT id FROM batches WHERE handler_dispatched_at IS NULL ORDER BY created_at LIMIT $1`, [limit]);
+  return rows.map((row) => row.id);
 }

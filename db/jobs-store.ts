@@ -1,4 +1,5 @@
-import type { JobStatus, RetrySettings } from '../domain/types';
+import { FINAL_JOB_STATUSES, JOB_STATUSES, type JobStatus } from '../domain/statuses';
+import type { RetrySettings } from '../domain/types';
 import { appendEvent } from './events-store';
 import type { Queryable } from './queryable';
 
@@ -84,18 +85,25 @@ export async function setJobStatus(
   const { rows } = await db.query(
     `WITH before AS (SELECT status FROM jobs WHERE id = $1 FOR UPDATE)
      UPDATE jobs j
-        SET status = CASE WHEN before.status IN ('succeeded', 'failed', 'discarded') THEN before.status ELSE $2 END,
+        SET status = CASE WHEN before.status = ANY($6::text[]) THEN before.status ELSE $2 END,
             output = COALESCE($3::jsonb, j.output),
             failure_code = COALESCE($4, j.failure_code), failure_message = COALESCE($5, j.failure_message),
             started_at = CASE WHEN $2 = 'running' THEN COALESCE(j.started_at, now()) ELSE j.started_at END,
-            finished_at = CASE WHEN $2 IN ('succeeded', 'failed', 'discarded') THEN COALESCE(j.finished_at, now()) ELSE j.finished_at END,
+            finished_at = CASE WHEN $2 = ANY($6::text[]) THEN COALESCE(j.finished_at, now()) ELSE j.finished_at END,
             updated_at = now()
        FROM before WHERE j.id = $1
       RETURNING before.status AS from_status, j.status AS status`,
-    [id, status, fields.output === undefined ? null : JSON.stringify(fields.output), fields.failureCode ?? null, fields.failureMessage ?? null],
+    [id, status, fields.output === undefined ? null : JSON.stringify(fields.output), fields.failureCode ?? null, fields.failureMessage ?? null, FINAL_JOB_STATUSES],
   );
   if (!rows[0]) throw new Error(`job ${id} does not exist`);
   if (rows[0].from_status !== rows[0].status) {
     await appendEvent(db, 'job', id, 'status_changed', { fromStatus: rows[0].from_status, toStatus: rows[0].status });
   }
+}
+
+/** Jobs not yet over, oldest first: what the sweep checks. */
+export async function listUnfinishedJobIds(db: Queryable, limit: number): Promise<string[]> {
+  const unfinished = JOB_STATUSES.filter((status) => !(FINAL_JOB_STATUSES as readonly string[]).includes(status));
+  const { rows } = await db.query(`SELECT id FROM jobs WHERE status = ANY($1::text[]) ORDER BY created_at LIMIT $2`, [unfinished, limit]);
+  return rows.map((row) => row.id);
 }

@@ -1,8 +1,9 @@
-import type { BatchStatus, RequestCounts } from '../domain/types';
-import type { ProviderLimits } from '../domain/provider-limits';
-import { providerCustomId } from '../domain/provider-limits';
+import { providerCustomId, type ProviderLimits } from '../domain/provider-limits';
+import { isTerminalBatchStatus, TERMINAL_BATCH_STATUSES, type BatchStatus } from '../domain/statuses';
+import type { RequestCounts } from '../domain/types';
 import type { Queryable } from './queryable';
-import type { SqlParams } from './sql-params';
+import { assignRequestsToParts, countPartSubmissionSql, roundRequestSizes } from './requests-store';
+import { SqlParams } from './sql-params';
 
 /** SQL for provider_batches: the parts (by provider limits) and rounds (resubmissions) of a logical batch. */
 
@@ -55,8 +56,6 @@ export async function listParts(db: Queryable, batchId: string, round: number): 
   return rows.map(toRecord);
 }
 
-const UPDATE_CHUNK = 5000;
-
 /**
  * Splits the round's requests (all still pending: a round has no outcomes before its parts exist) into parts that
  * fit the provider's limits (greedy, in submission order) and gives each request its provider-side id. Does nothing
@@ -65,38 +64,26 @@ const UPDATE_CHUNK = 5000;
 export async function planParts(db: Queryable, batchId: string, round: number, limits: ProviderLimits): Promise<ProviderBatchRecord[]> {
   const existing = await listParts(db, batchId, round);
   if (existing.length > 0) return existing;
-  const { rows } = await db.query(
-    `SELECT position, custom_id, octet_length(params::text) + octet_length(custom_id) + 64 AS bytes
-       FROM batch_requests WHERE batch_id = $1 AND round = $2 ORDER BY position`,
-    [batchId, round],
-  );
-  if (rows.length === 0) throw new Error(`batch ${batchId} has no pending requests for round ${round}`);
+  const requests = await roundRequestSizes(db, batchId, round);
+  if (requests.length === 0) throw new Error(`batch ${batchId} has no pending requests for round ${round}`);
   const assignments: { position: number; part: number; providerId: string }[] = [];
   const sizes: number[] = [];
   let part = 0;
   let count = 0;
   let bytes = 0;
-  for (const row of rows) {
-    if (count > 0 && (count + 1 > limits.maxRequests || bytes + row.bytes > limits.maxBytes)) {
+  for (const request of requests) {
+    if (count > 0 && (count + 1 > limits.maxRequests || bytes + request.bytes > limits.maxBytes)) {
       sizes.push(count);
       part += 1;
       count = 0;
       bytes = 0;
     }
     count += 1;
-    bytes += row.bytes;
-    assignments.push({ position: row.position, part, providerId: providerCustomId(row.custom_id, row.position, limits) });
+    bytes += request.bytes;
+    assignments.push({ position: request.position, part, providerId: providerCustomId(request.customId, request.position, limits) });
   }
   sizes.push(count);
-  for (let offset = 0; offset < assignments.length; offset += UPDATE_CHUNK) {
-    const chunk = assignments.slice(offset, offset + UPDATE_CHUNK);
-    await db.query(
-      `UPDATE batch_requests r SET part = u.part, provider_custom_id = u.provider_id
-         FROM unnest($2::int[], $3::int[], $4::text[]) AS u(position, part, provider_id)
-        WHERE r.batch_id = $1 AND r.position = u.position`,
-      [batchId, chunk.map((a) => a.position), chunk.map((a) => a.part), chunk.map((a) => a.providerId)],
-    );
-  }
+  await assignRequestsToParts(db, batchId, assignments);
   const { rows: inserted } = await db.query(
     `INSERT INTO provider_batches (batch_id, round, part, tag, request_count)
      SELECT $1, $2, part, tag, request_count FROM unnest($3::int[], $4::text[], $5::int[]) AS p(part, tag, request_count)
@@ -116,16 +103,18 @@ export async function recordPartSubmitted(
   part: { batchId: string; round: number; part: number },
   submitted: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts },
 ): Promise<ProviderBatchRecord | null> {
+  const params = new SqlParams();
   const { rows } = await db.query(
     `WITH submitted AS (
-       UPDATE provider_batches SET provider_batch_id = $4, status = $5, provider_status = $6, request_counts = $7, submitted_at = now()
-        WHERE batch_id = $1 AND round = $2 AND part = $3 AND provider_batch_id IS NULL
+       UPDATE provider_batches
+          SET provider_batch_id = ${params.add(submitted.providerBatchId)}, status = ${params.add(submitted.status)},
+              provider_status = ${params.add(submitted.providerStatus)}, request_counts = ${params.add(submitted.counts)}, submitted_at = now()
+        WHERE batch_id = ${params.add(part.batchId)} AND round = ${params.add(part.round)} AND part = ${params.add(part.part)}
+          AND provider_batch_id IS NULL
         RETURNING *),
-     counted AS (
-       UPDATE batch_requests SET attempts = attempts + 1
-        WHERE batch_id = $1 AND round = $2 AND part = $3 AND EXISTS (SELECT 1 FROM submitted))
+     counted AS (${countPartSubmissionSql(params, part, 'submitted')})
      SELECT * FROM submitted`,
-    [part.batchId, part.round, part.part, submitted.providerBatchId, submitted.status, submitted.providerStatus, submitted.counts],
+    params.values,
   );
   return rows[0] ? toRecord(rows[0]) : null;
 }
@@ -147,7 +136,7 @@ export interface PartReport {
 export function applyPartReport(part: ProviderBatchRecord, report: PartReport): ProviderBatchRecord {
   return {
     ...part,
-    status: TERMINAL.includes(part.status) ? part.status : report.status,
+    status: isTerminalBatchStatus(part.status) ? part.status : report.status,
     providerStatus: report.providerStatus,
     requestCounts: report.counts,
     resultsAvailable: report.resultsAvailable,
@@ -162,11 +151,12 @@ export function partReportsSql(params: SqlParams, batchId: string, round: number
     part: report.part, status: report.status, provider_status: report.providerStatus, request_counts: report.counts,
     results_available: report.resultsAvailable, failure_code: report.failure?.code ?? null, failure_message: report.failure?.message ?? null,
   }));
+  const terminal = params.add(TERMINAL_BATCH_STATUSES);
   return `UPDATE provider_batches p
-             SET status = CASE WHEN p.status IN ('ended', 'canceled', 'expired', 'failed') THEN p.status ELSE r.status END,
+             SET status = CASE WHEN p.status = ANY(${terminal}::text[]) THEN p.status ELSE r.status END,
                  provider_status = r.provider_status, request_counts = r.request_counts, results_available = r.results_available,
                  failure_code = COALESCE(r.failure_code, p.failure_code), failure_message = COALESCE(r.failure_message, p.failure_message),
-                 ended_at = CASE WHEN r.status IN ('ended', 'canceled', 'expired', 'failed') THEN COALESCE(p.ended_at, now()) ELSE p.ended_at END
+                 ended_at = CASE WHEN r.status = ANY(${terminal}::text[]) THEN COALESCE(p.ended_at, now()) ELSE p.ended_at END
             FROM jsonb_to_recordset(${params.add(JSON.stringify(rows))}::jsonb)
                  AS r(part integer, status text, provider_status text, request_counts jsonb, results_available boolean,
                       failure_code text, failure_message text)
@@ -185,8 +175,6 @@ export async function markPartResultsFetched(db: Queryable, part: { batchId: str
   );
 }
 
-const TERMINAL: BatchStatus[] = ['ended', 'canceled', 'expired', 'failed'];
-
 /** One status and one set of counts for the logical batch, from its parts. */
 export function aggregateParts(parts: Pick<ProviderBatchRecord, 'status' | 'requestCounts' | 'failureCode' | 'failureMessage' | 'providerStatus'>[]): {
   status: BatchStatus; counts: RequestCounts; providerStatus: string; failure?: { code: string; message: string };
@@ -199,7 +187,7 @@ export function aggregateParts(parts: Pick<ProviderBatchRecord, 'status' | 'requ
   const providerStatus = [...new Set(parts.map((part) => part.providerStatus ?? part.status))].join(',');
   const failed = parts.find((part) => part.status === 'failed' && part.failureCode);
   const failure = failed ? { code: failed.failureCode!, message: failed.failureMessage ?? failed.failureCode! } : undefined;
-  if (!statuses.every((status) => TERMINAL.includes(status))) {
+  if (!statuses.every(isTerminalBatchStatus)) {
     return { status: statuses.includes('in_progress') || statuses.includes('submitted') ? 'in_progress' : statuses[0], counts, providerStatus };
   }
   const allSame = statuses.every((status) => status === statuses[0]);

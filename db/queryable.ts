@@ -1,7 +1,7 @@
-import type { Pool, PoolClient, QueryResult } from 'pg';
+import type { ClientBase, Pool, QueryResult } from 'pg';
 
-/** A pool or a client inside a transaction: store functions accept either. */
-export type Queryable = Pool | PoolClient;
+/** A pool or a client (inside a transaction: ours, or the app's own): store functions accept either. */
+export type Queryable = Pool | ClientBase;
 
 /**
  * Runs a statement unprepared (a config object, which db/prepared-client.ts passes through). For statements whose

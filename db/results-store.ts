@@ -27,15 +27,6 @@ export interface StoredOutcome extends OutcomeRow {
   status: Exclude<RequestStatus, 'pending' | 'missing'>;
 }
 
-/** Provider-side id → position of every request of one part, to join result lines back to their requests. */
-export async function partPositions(db: Queryable, part: { batchId: string; round: number; part: number }): Promise<Map<string, number>> {
-  const { rows } = await db.query(
-    'SELECT provider_custom_id, position FROM batch_requests WHERE batch_id = $1 AND round = $2 AND part = $3',
-    [part.batchId, part.round, part.part],
-  );
-  return new Map(rows.map((row) => [row.provider_custom_id as string, row.position as number]));
-}
-
 const COPY_BLOCK_CHARS = 64 * 1024;
 const COPY_COLUMNS = 'batch_id, round, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens';
 

@@ -1,8 +1,9 @@
 /**
  * Signals, queries and updates of batch and job workflows: the one place both workflows and the client import them
- * from, so names can never drift apart.
+ * from, so names can never drift apart. Built as plain definitions (what @temporalio/workflow's defineQuery and
+ * friends return) so that importing them does not load the workflow package into a client process.
  */
-import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { QueryDefinition, SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type {
   BatchWorkflowState,
   JobWorkflowState,
@@ -10,21 +11,21 @@ import type {
   ResolveDeadLetterResult,
 } from './types';
 
-export const batchStateQuery = defineQuery<BatchWorkflowState>('batchState');
-export const jobStateQuery = defineQuery<JobWorkflowState>('jobState');
+const query = <Ret>(name: string) => ({ type: 'query', name }) as QueryDefinition<Ret>;
+const signal = (name: string) => ({ type: 'signal', name }) as SignalDefinition;
+const update = <Ret, Args extends unknown[]>(name: string) => ({ type: 'update', name }) as UpdateDefinition<Ret, Args>;
+
+export const batchStateQuery = query<BatchWorkflowState>('batchState');
+export const jobStateQuery = query<JobWorkflowState>('jobState');
 
 /** Wake the poll loop now instead of at the next scheduled time. */
-export const pollNowSignal = defineSignal('pollNow');
+export const pollNowSignal = signal('pollNow');
 
 /** Cancel at the provider; partial results are collected and the handler told. Returns the status afterwards. */
-export const cancelBatchUpdate = defineUpdate<{ status: string }, [{ reason?: string }]>('cancelBatch');
+export const cancelBatchUpdate = update<{ status: string }, [{ reason?: string }]>('cancelBatch');
 
 /** Move the deadline later. Returns the new deadline (ISO). */
-export const extendDeadlineUpdate = defineUpdate<{ deadlineAt: string }, [{ deadlineAt?: string; byMs?: number }]>(
-  'extendDeadline',
-);
+export const extendDeadlineUpdate = update<{ deadlineAt: string }, [{ deadlineAt?: string; byMs?: number }]>('extendDeadline');
 
 /** Admin decision for a dead-lettered step (batch or job workflow). */
-export const resolveDeadLetterUpdate = defineUpdate<ResolveDeadLetterResult, [ResolveDeadLetterInput]>(
-  'resolveDeadLetter',
-);
+export const resolveDeadLetterUpdate = update<ResolveDeadLetterResult, [ResolveDeadLetterInput]>('resolveDeadLetter');

@@ -1,6 +1,7 @@
 /**
  * What each provider accepts in one provider batch. A logical batch over these limits is split into several provider
  * batches, and custom ids that break a provider's rule are mapped (batch_requests.provider_custom_id), not rejected.
+ * Limits are values: the worker's providers carry theirs, and the client validates against the table it is given.
  */
 export interface ProviderLimits {
   maxRequests: number;
@@ -8,28 +9,42 @@ export interface ProviderLimits {
   customIdPattern: RegExp;
 }
 
-export const PROVIDER_LIMITS: Record<string, ProviderLimits> = {
-  openai: { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
-  anthropic: { maxRequests: 100_000, maxBytes: 256 * 1024 * 1024, customIdPattern: /^[A-Za-z0-9_-]{1,64}$/ },
+export type ProviderLimitsTable = Readonly<Record<string, ProviderLimits>>;
+
+const PRINTABLE_ID = /^[\x21-\x7e]{1,512}$/;
+const MB = 1024 * 1024;
+
+const OPENAI_LIMITS: ProviderLimits = Object.freeze({ maxRequests: 50_000, maxBytes: 200 * MB, customIdPattern: PRINTABLE_ID });
+
+/** Providers with an adapter, and OpenAI-compatible implementers under their usual registry names. */
+export const KNOWN_PROVIDER_LIMITS: ProviderLimitsTable = Object.freeze({
+  openai: OPENAI_LIMITS,
+  anthropic: Object.freeze({ maxRequests: 100_000, maxBytes: 256 * MB, customIdPattern: /^[A-Za-z0-9_-]{1,64}$/ }),
   // Gemini takes a 2 GB input file and documents no request count; the adapter assembles the upload in memory,
   // so a part is capped at 500 MB. metadata.key / key: any string; printable ASCII is kept as is.
-  gemini: { maxRequests: 100_000, maxBytes: 500 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
+  gemini: Object.freeze({ maxRequests: 100_000, maxBytes: 500 * MB, customIdPattern: PRINTABLE_ID }),
   // xAI: no documented hard limits; batches over 100,000 requests "may be throttled". 200 MB is our cap (unverified).
-  xai: { maxRequests: 100_000, maxBytes: 200 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
-  // OpenAI-compatible implementers under their usual registry names (other names take OpenAI's limits when
-  // configured; see registerProviderLimits). Groq and Azure follow OpenAI; Mistral's stricter documented numbers.
-  groq: { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
-  'azure-openai': { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
-  together: { maxRequests: 50_000, maxBytes: 100 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
-  mistral: { maxRequests: 100_000, maxBytes: 512 * 1024 * 1024, customIdPattern: /^[\x21-\x7e]{1,512}$/ },
-};
+  xai: Object.freeze({ maxRequests: 100_000, maxBytes: 200 * MB, customIdPattern: PRINTABLE_ID }),
+  // Groq and Azure follow OpenAI; Together and Mistral have their own documented numbers.
+  groq: OPENAI_LIMITS,
+  'azure-openai': OPENAI_LIMITS,
+  together: Object.freeze({ maxRequests: 50_000, maxBytes: 100 * MB, customIdPattern: PRINTABLE_ID }),
+  mistral: Object.freeze({ maxRequests: 100_000, maxBytes: 512 * MB, customIdPattern: PRINTABLE_ID }),
+});
 
 /**
- * Limits for a provider registered at run time (an OpenAI-compatible endpoint under a name of its own). The worker
- * does it when it builds its providers; a process that only submits must do it too before submitting.
+ * The known table plus providers under names of their own (OpenAI-compatible endpoints): a name without limits of
+ * its own takes OpenAI's, the protocol it speaks.
  */
-export function registerProviderLimits(provider: string, limits: ProviderLimits): void {
-  PROVIDER_LIMITS[provider] = limits;
+export function providerLimitsTable(extra: Record<string, ProviderLimits | undefined> = {}): ProviderLimitsTable {
+  const table: Record<string, ProviderLimits> = { ...KNOWN_PROVIDER_LIMITS };
+  for (const [name, limits] of Object.entries(extra)) table[name] = limits ?? KNOWN_PROVIDER_LIMITS[name] ?? OPENAI_LIMITS;
+  return Object.freeze(table);
+}
+
+/** Own entries only: 'constructor' or '__proto__' are unknown providers, not Object.prototype members. */
+export function lookupLimits(table: ProviderLimitsTable, provider: string): ProviderLimits | undefined {
+  return Object.prototype.hasOwnProperty.call(table, provider) ? table[provider] : undefined;
 }
 
 /** The most requests one logical batch may hold (it is split into provider batches). */
@@ -42,9 +57,4 @@ const MAPPED_PREFIX = 'bkmap-';
 export function providerCustomId(customId: string, position: number, limits: ProviderLimits): string {
   if (limits.customIdPattern.test(customId) && !customId.startsWith(MAPPED_PREFIX)) return customId;
   return `${MAPPED_PREFIX}${position}`;
-}
-
-/** Limits for a provider name; unknown names get the strictest known limits. */
-export function limitsFor(provider: string): ProviderLimits {
-  return PROVIDER_LIMITS[provider] ?? PROVIDER_LIMITS.anthropic;
 }

@@ -3,20 +3,14 @@
  * Request and result bodies never appear here because everything here may end up in a Temporal history.
  */
 
-export type BatchStatus = 'pending' | 'submitted' | 'in_progress' | 'ended' | 'canceled' | 'expired' | 'failed';
-export const TERMINAL_BATCH_STATUSES: readonly BatchStatus[] = ['ended', 'canceled', 'expired', 'failed'];
-export function isTerminalBatchStatus(status: BatchStatus): boolean {
-  return TERMINAL_BATCH_STATUSES.includes(status);
-}
+import type { BatchStatus, JobStatus } from './statuses';
 
-export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'discarded';
+export type { BatchOutcome, BatchStatus, JobStatus, RequestStatus } from './statuses';
 
 export type SubjectKind = 'batch' | 'job';
 export type BatchStep = 'submit' | 'poll' | 'cancel' | 'fetch_results' | 'dispatch_handler';
 export type JobStep = 'execute' | 'notify_failure';
 export type StepName = BatchStep | JobStep;
-
-export type RequestStatus = 'pending' | 'succeeded' | 'errored' | 'expired' | 'canceled' | 'missing';
 
 /** Temporal activity retry settings, in milliseconds so they serialise plainly. */
 export interface RetrySettings {
@@ -52,9 +46,6 @@ export interface ResultSummary {
   /** Requests that failed retryably after their last allowed submission. */
   deadLetteredRequests?: number;
 }
-
-/** How a batch ended, as told to its completion handler. */
-export type BatchOutcome = 'ended' | 'canceled' | 'expired' | 'failed';
 
 export interface DeadLetterInfo {
   deadLetterId: string;
@@ -113,4 +104,50 @@ export interface ResolveDeadLetterInput {
 export interface ResolveDeadLetterResult {
   deadLetterId: string;
   action: 'requeue' | 'discard';
+}
+
+/** What the batch workflow needs to run (or resume) a batch; ids, timestamps and settings only. */
+export interface BatchPlan {
+  batchId: string;
+  provider: string;
+  model: string;
+  handlerName: string | null;
+  requestCount: number;
+  status: BatchStatus;
+  providerBatchId: string | null;
+  pollScheduleMs: number[];
+  maxAgeMs: number;
+  deadlineAt: string | null;
+  resultsFetched: boolean;
+  handlerDispatched: boolean;
+  retry: Record<BatchStep, RetrySettings>;
+}
+
+/** What the job workflow needs to run a job. */
+export interface JobPlan {
+  jobId: string;
+  jobType: string;
+  done: boolean;
+  retry: Record<JobStep, RetrySettings>;
+}
+
+export interface BatchWorkflowInput {
+  batchId: string;
+  /** After this many polls in one run, continue as new even before Temporal suggests it (tests and benchmarks). */
+  continueAsNewAfterPolls?: number;
+  /** How long to keep polling for the provider to settle after a deadline cancel. Default 10 minutes. */
+  cancelGraceMs?: number;
+  /** State carried across continue-as-new. */
+  carried?: { plan: BatchPlan; state: BatchWorkflowState; pollIndex: number };
+}
+
+export interface BatchWorkflowResult {
+  batchId: string;
+  status: BatchStatus;
+  summary?: ResultSummary;
+  discarded?: boolean;
+}
+
+export interface JobWorkflowInput {
+  jobId: string;
 }

@@ -5,7 +5,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { BatchCreateParams } from '@anthropic-ai/sdk/resources/messages/batches';
 import { callProvider, classifyStream, requireObjectWithId, type CallContext } from './classify-error';
-import { sdkOptions, type ClientOptions } from './client-options';
+import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
+import type { ProviderLimits } from '../domain/provider-limits';
 import { cancelOrReport, hasReadableResults, resultsBody } from './lifecycle';
 import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
 import { checkedRequests } from './requests';
@@ -33,10 +34,12 @@ const STATUS_TABLE: Readonly<Record<string, ProviderBatchStatus>> = {
 
 export class AnthropicBatchProvider implements BatchProvider {
   readonly name = 'anthropic';
+  readonly limits: ProviderLimits;
   private readonly client: Anthropic;
   private readonly secrets: readonly string[];
 
   constructor(options: AnthropicProviderOptions) {
+    this.limits = limitsFor(this.name, options.limits);
     this.client = new Anthropic(sdkOptions(options));
     this.secrets = [options.apiKey];
   }

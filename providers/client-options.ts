@@ -1,4 +1,5 @@
 /** Connection options every adapter accepts, with the defaults the brief settles on. */
+import { KNOWN_PROVIDER_LIMITS, providerLimitsTable, type ProviderLimits } from '../domain/provider-limits';
 
 export interface ClientOptions {
   apiKey: string;
@@ -7,6 +8,13 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** SDK-level retries for reads and uploads. Creates always use 0. Default 2. */
   maxRetries?: number;
+  /** What one provider batch may hold. Default: the known limits of the provider's name (OpenAI's otherwise). */
+  limits?: ProviderLimits;
+}
+
+/** The adapter's limits: the ones it was given, else those known for its name, else OpenAI's. */
+export function limitsFor(name: string, limits: ProviderLimits | undefined): ProviderLimits {
+  return limits ?? KNOWN_PROVIDER_LIMITS[name] ?? providerLimitsTable({ [name]: undefined })[name]!;
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;

@@ -10,7 +10,8 @@
  */
 import type { BatchJob, ContentListUnion, GenerateContentConfig, InlinedRequest, InlinedResponse } from '@google/genai' with { 'resolution-mode': 'import' };
 import { badResponse, callProvider, classifyStream, describeCall, type CallContext } from './classify-error';
-import { sdkOptions, type ClientOptions } from './client-options';
+import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
+import type { ProviderLimits } from '../domain/provider-limits';
 import { ProviderError } from './errors';
 import { retryingFetch } from './http-fetch';
 import { cancelOrReport, hasReadableResults, resultsBody } from './lifecycle';
@@ -65,6 +66,7 @@ export function displayNameFor(batchId: string): string {
 
 export class GeminiBatchProvider implements BatchProvider {
   readonly name = 'gemini';
+  readonly limits: ProviderLimits;
   private readonly ai: InstanceType<GenAIModule['GoogleGenAI']>;
   private readonly fetch: typeof fetch;
   private readonly baseUrl: string;
@@ -75,6 +77,7 @@ export class GeminiBatchProvider implements BatchProvider {
   private readonly secrets: readonly string[];
 
   constructor(options: GeminiProviderOptions) {
+    this.limits = limitsFor(this.name, options.limits);
     const { apiKey, timeout, maxRetries } = sdkOptions(options);
     this.apiKey = apiKey;
     this.timeoutMs = timeout;

@@ -2,7 +2,8 @@
 import { badResponse, describeCall, type CallContext } from './classify-error';
 import { ProviderError } from './errors';
 import type { ByteSource } from './jsonl';
-import { isTerminalProviderStatus, type ProviderStatusReport } from './types';
+import { isTerminalBatchStatus } from '../domain/statuses';
+import type { ProviderStatusReport } from './types';
 
 /**
  * Cancels, treating "cannot cancel, batch already finished" (400/409) as success: a batch that ended between the
@@ -18,7 +19,7 @@ export async function cancelOrReport(
     const status = err instanceof ProviderError ? err.details.httpStatus : undefined;
     if (status === 400 || status === 409) {
       const report = await getStatus();
-      if (isTerminalProviderStatus(report.status)) return report;
+      if (isTerminalBatchStatus(report.status)) return report;
     }
     throw err;
   }
@@ -30,7 +31,7 @@ export async function cancelOrReport(
  */
 export function hasReadableResults(report: ProviderStatusReport, ctx: CallContext): boolean {
   if (report.resultsAvailable) return true;
-  if (isTerminalProviderStatus(report.status)) return false;
+  if (isTerminalBatchStatus(report.status)) return false;
   throw new ProviderError(`${describeCall(ctx)}: results not available yet (status ${report.rawStatus})`, {
     provider: ctx.provider,
     code: 'results_not_available',

@@ -6,7 +6,8 @@
 import OpenAI, { toFile } from 'openai';
 import type { BatchCreateParams } from 'openai/resources/batches';
 import { callProvider, classifyStream, badResponse, requireObjectWithId, type CallContext } from './classify-error';
-import { sdkOptions, type ClientOptions } from './client-options';
+import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
+import type { ProviderLimits } from '../domain/provider-limits';
 import { cancelOrReport, hasReadableResults, isJsonResponse, resultsBody } from './lifecycle';
 import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
 import { checkedRequests, jsonlChunks } from './requests';
@@ -57,6 +58,7 @@ const LIST_PAGE_SIZE = 100;
 
 export class OpenAIBatchProvider implements BatchProvider {
   readonly name: string;
+  readonly limits: ProviderLimits;
   private readonly client: OpenAI;
   private readonly statusTable: OpenAIShape['statusTable'];
   private readonly endpoint: string;
@@ -66,6 +68,7 @@ export class OpenAIBatchProvider implements BatchProvider {
 
   constructor(options: OpenAIProviderOptions, shape: Partial<OpenAIShape> = {}) {
     this.name = shape.name ?? 'openai';
+    this.limits = limitsFor(this.name, options.limits);
     this.client = shape.client ?? new OpenAI(sdkOptions(options));
     this.statusTable = shape.statusTable ?? OPENAI_STATUS_TABLE;
     this.endpoint = options.endpoint ?? '/v1/chat/completions';

@@ -2,16 +2,11 @@
  * The one interface every provider adapter implements. Adapters speak to the provider through its official SDK;
  * everything above this line (activities, workflows) only sees these normalised shapes.
  */
+import type { ProviderLimits } from '../domain/provider-limits';
+import type { ProviderBatchStatus } from '../domain/statuses';
 import type { RequestCounts } from '../domain/types';
 
-/** Batch status normalised across providers. Terminal: ended, canceled, expired, failed. */
-export type ProviderBatchStatus = 'submitted' | 'in_progress' | 'ended' | 'canceled' | 'expired' | 'failed';
-
-export const TERMINAL_PROVIDER_STATUSES: readonly ProviderBatchStatus[] = ['ended', 'canceled', 'expired', 'failed'];
-
-export function isTerminalProviderStatus(status: ProviderBatchStatus): boolean {
-  return TERMINAL_PROVIDER_STATUSES.includes(status);
-}
+export type { ProviderBatchStatus } from '../domain/statuses';
 
 /** Per-request counts as far as the provider reports them (missing fields are 0). */
 export type ProviderRequestCounts = RequestCounts;
@@ -68,6 +63,8 @@ export type ProviderResultLine =
 export interface BatchProvider {
   /** Registry name: 'openai', 'anthropic', ... */
   readonly name: string;
+  /** What one provider batch may hold; a larger logical batch is split into several. */
+  readonly limits: ProviderLimits;
   submit(input: SubmitInput): Promise<SubmitResult>;
   /**
    * Looks for a provider batch created earlier for this batchkeeper batch id (after a create whose response was

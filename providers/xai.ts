@@ -9,7 +9,8 @@
  */
 import OpenAI from 'openai';
 import { badResponse, callProvider, requireRecord, type CallContext } from './classify-error';
-import { sdkOptions, type ClientOptions } from './client-options';
+import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
+import type { ProviderLimits } from '../domain/provider-limits';
 import { cancelOrReport, hasReadableResults } from './lifecycle';
 import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
 import { batchInputJsonl } from './openai';
@@ -48,6 +49,7 @@ export function batchNameFor(batchId: string): string {
 
 export class XAIBatchProvider implements BatchProvider {
   readonly name = 'xai';
+  readonly limits: ProviderLimits;
   private readonly client: OpenAI;
   private readonly endpoint: string;
   private readonly scanLimit: number;
@@ -55,6 +57,7 @@ export class XAIBatchProvider implements BatchProvider {
   private readonly secrets: readonly string[];
 
   constructor(options: XAIProviderOptions) {
+    this.limits = limitsFor(this.name, options.limits);
     this.client = new OpenAI(sdkOptions({ ...options, baseURL: options.baseURL ?? DEFAULT_BASE_URL }));
     this.endpoint = options.endpoint ?? '/v1/chat/completions';
     this.scanLimit = options.findExistingScanLimit ?? 500;

@@ -57,7 +57,7 @@ for (const provider of ['openai', 'anthropic'] as const) test(`${provider} cance
   const { rows } = await env.pool.query(`SELECT status, count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 GROUP BY status`, [batchId]);
   const counts = Object.fromEntries(rows.map((row) => [row.status, row.n]));
   assert.ok(counts.succeeded > 0 && counts.canceled > 0, `partial results kept: ${JSON.stringify(counts)}`);
-  const { rows: calls } = await env.pool.query('SELECT outcome FROM handler_calls WHERE batch_id = $1', [batchId]);
+  const { rows: calls } = await env.pool.query('SELECT outcome FROM public.handler_calls WHERE batch_id = $1', [batchId]);
   assert.deepEqual(calls, [{ outcome: 'canceled' }]);
   const kinds = (await env.client.getTimeline('batch', batchId)).map((event) => event.kind);
   assert.ok(kinds.includes('cancel_requested'));

@@ -194,7 +194,7 @@ async function tableCounts(): Promise<Record<string, number>> {
     `SELECT table_name AS name,
             (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text::int AS n
        FROM information_schema.tables
-      WHERE table_schema = 'public' AND table_type = 'BASE TABLE'
+      WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
       ORDER BY 1`,
   );
   return Object.fromEntries(rows.map((row) => [row.name, row.n]));

@@ -20,7 +20,7 @@ before(async () => {
 after(async () => env?.teardown());
 
 async function handlerCalls(batchId: string) {
-  const { rows } = await env.pool.query('SELECT * FROM handler_calls WHERE batch_id = $1', [batchId]);
+  const { rows } = await env.pool.query('SELECT * FROM public.handler_calls WHERE batch_id = $1', [batchId]);
   return rows;
 }
 

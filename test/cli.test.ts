@@ -1,5 +1,5 @@
 /**
- * The `batchkeeper` CLI run as a real subprocess (bin/batchkeeper.js) against this file's test environment: dead
+ * The `batchkeeper` CLI run as a real subprocess (bin/batchkeeper.ts) against this file's test environment: dead
  * letters found, shown, requeued and discarded by an operator, visibility listing, failed work, schedules, errors.
  */
 import assert from 'node:assert/strict';

@@ -17,10 +17,11 @@ import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/ha
 import { BatchkeeperAdmin } from '../client/admin';
 import { BatchkeeperClient } from '../client/batchkeeper-client';
 import {
-  AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, dataConverterFromEnv, encryptingDataConverter, keyring, newCodecKeyEntry,
+  AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, encryptingDataConverter, keyring, newCodecKeyEntry,
   parseCodecKeys, startCodecServer, type CodecServer,
 } from '../codec';
 import { CodecConfigError } from '../codec/keys';
+import { loadConfig } from '../config/load';
 import { startDevServer } from '../tools/dev/dev-server';
 import { createProviders } from '../providers/registry';
 import { createBatchkeeperWorker } from '../worker/create-worker';
@@ -59,7 +60,7 @@ let codecServer: CodecServer;
 before(async () => {
   env = await createTestEnvironment({ startWorker: false });
   // The app's client and the worker both take the converter built from the environment.
-  const dataConverter = dataConverterFromEnv({ BATCHKEEPER_CODEC_KEYS: KEYS_ENV });
+  const dataConverter = encryptingDataConverter(loadConfig({ BATCHKEEPER_CODEC_KEYS: KEYS_ENV }, ['codec']).codec.keys!);
   assert.ok(dataConverter, 'BATCHKEEPER_CODEC_KEYS turns encryption on');
   encrypted = new Client({ connection: env.connection, dataConverter });
   bk = new BatchkeeperClient({ client: encrypted, pool: env.pool, taskQueue: env.taskQueue });
@@ -262,7 +263,7 @@ test('the CLI with the same BATCHKEEPER_CODEC_KEYS starts a job the encrypting w
 
   const refused = await cli(['jobs', 'start', 'echo', '--json'], 'k-new:not-base64!');
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /payload encryption: codec key k-new is not base64/);
+  assert.match(refused.stderr, /BATCHKEEPER_CODEC_KEYS codec key k-new is not base64/);
 });
 
 describe('the codec server over HTTP', () => {
@@ -338,7 +339,7 @@ describe('the codec server over HTTP', () => {
     } catch (error) {
       assert.ok(!(error as Error).message.includes(secret));
     }
-    assert.equal(dataConverterFromEnv({}), undefined, 'encryption is off unless keys are configured');
+    assert.equal(loadConfig({}, ['codec']).codec.keys, undefined, 'encryption is off unless keys are configured');
   });
 });
 

@@ -15,7 +15,9 @@ import { after, before, describe, test } from 'node:test';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createCliContext } from '../cli/context';
-import { temporalSettingsFromEnv } from '../config/env';
+import { loadConfig } from '../config/load';
+
+const temporalSettingsFromEnv = (env: Record<string, string | undefined>) => loadConfig(env, ['temporal']).temporal;
 
 const API_KEY = 'tmprl-api-key-for-config-test-7f3a';
 let dir: string;
@@ -34,7 +36,7 @@ function file(name: string, content: string): string {
 /** No config file on this machine may leak into the expectations. */
 const isolated = (env: Record<string, string>) => ({ TEMPORAL_CONFIG_FILE: path.join(dir, 'absent.toml'), ...env });
 
-describe('temporalSettingsFromEnv', () => {
+describe('Temporal settings (config/load.ts)', () => {
   test('defaults: localhost:7233, namespace default, task queue batchkeeper, no TLS, no API key', () => {
     const settings = temporalSettingsFromEnv(isolated({}));
     assert.equal(settings.connectionOptions.address, 'localhost:7233');

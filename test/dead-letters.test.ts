@@ -125,7 +125,7 @@ test('an always-failing handler is dead-lettered after n tries; requeued after t
   assert.deepEqual(result, { deadLetterId: letter.id, action: 'requeue' });
   const batch = await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
   assert.ok(batch.handlerDispatchedAt);
-  const { rows } = await env.pool.query('SELECT outcome FROM handler_calls WHERE batch_id = $1', [batchId]);
+  const { rows } = await env.pool.query('SELECT outcome FROM public.handler_calls WHERE batch_id = $1', [batchId]);
   assert.deepEqual(rows, [{ outcome: 'ended' }]);
   const stored = (await admin.listDeadLetters({ subjectId: batchId, includeResolved: true }))[0];
   assert.equal(stored.resolution, 'requeued');
@@ -144,7 +144,7 @@ test('discarding a dead letter is a final failure and the failure handler is tol
   const batch = await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
   assert.equal(batch.status, 'failed');
   assert.equal(batch.failureCode, 'discarded_dispatch_handler');
-  const { rows } = await env.pool.query('SELECT step, error_class FROM failure_calls WHERE batch_id = $1', [batchId]);
+  const { rows } = await env.pool.query('SELECT step, error_class FROM public.failure_calls WHERE batch_id = $1', [batchId]);
   assert.deepEqual(rows, [{ step: 'dispatch_handler', error_class: 'TypeError' }]);
   const history = await admin.listDeadLetters({ subjectId: batchId, includeResolved: true });
   assert.equal(history.length, 1, 'the dead letter is kept, not deleted');

@@ -225,7 +225,7 @@ test("worker's DATABASE_URL targets the postgres service with a role/database th
   assert.equal(dependsOn(services.worker!)[creatorName], 'service_completed_successfully', `worker waits for ${creatorName}`);
 });
 
-test('the init service registers every search attribute in common/search-attributes.ts with the right type', () => {
+test('the init service registers every search attribute in domain/search-attributes.ts with the right type', () => {
   const [name, init] = initService();
   const sh = script(init);
   const registered = new Map<string, string>();
@@ -245,7 +245,7 @@ test('the init service registers every search attribute in common/search-attribu
   assert.equal(dependsOn(init)[temporalService()], 'service_healthy');
 });
 
-test('worker image: Dockerfile in the build context, Debian-based node 20 (not Alpine), runs worker/main.ts', () => {
+test('worker image: Dockerfile in the build context, Debian-based node 20 (not Alpine), runs the packaged worker', () => {
   const w = services.worker!;
   assert.ok(w.build, 'worker is built from this repository');
   const build = typeof w.build === 'string' ? { context: w.build } : w.build;
@@ -258,12 +258,14 @@ test('worker image: Dockerfile in the build context, Debian-based node 20 (not A
   for (const f of froms) assert.doesNotMatch(f, /alpine/i, `${f}: Temporal's core-bridge has no musl build`);
   assert.match(froms[froms.length - 1]!, /^node:20[.-]/, 'final stage is node 20');
   assert.match(text, /^\s*RUN\s+npm ci\b/m, 'installs with npm ci');
+  assert.match(text, /^\s*RUN\s+npm pack\b/m, 'builds the package as apps get it');
   const cmd = /^\s*CMD\s+(.+)$/m.exec(text)?.[1] ?? '';
-  assert.match(cmd, /worker\/main\.ts/, 'image CMD runs worker/main.ts');
-  if (w.command !== undefined) assert.match(script(w), /worker\/main\.ts/, 'compose command runs worker/main.ts');
+  assert.match(cmd, /"node", "dist\/worker\/main\.js"/, 'image CMD runs the built stock worker with plain node');
+  assert.doesNotMatch(text, /\btsx\b/, 'no TypeScript runner in the image');
+  if (w.command !== undefined) assert.match(script(w), /dist\/worker\/main\.js/, 'compose command runs the built worker');
 
   const ignore = readFileSync(path.join(context, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
-  for (const entry of ['node_modules', '.data', '.cache', 'test-output']) assert.ok(ignore.includes(entry), `.dockerignore lists ${entry}`);
+  for (const entry of ['node_modules', 'dist', '.data', '.cache', 'test-output']) assert.ok(ignore.includes(entry), `.dockerignore lists ${entry}`);
 });
 
 test('provider API keys are passed through from the host environment', () => {

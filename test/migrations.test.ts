@@ -1,74 +1,65 @@
 /**
- * Migrations that move data: a database with outcomes stored the old way (in batch_requests) is migrated up and the
- * request_outcomes view shows the same outcomes; migrated down, batch_requests holds them again.
+ * The migrations build batchkeeper's tables in a schema of their own (default `batchkeeper`, configurable) and
+ * nothing elsewhere; what the database accepts as a status is what domain/statuses.ts says; down undoes everything.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { migrateDatabase, runMigrations } from '../db/migrate';
+import { BATCH_STATUSES, JOB_STATUSES, REQUEST_STATUSES } from '../domain/statuses';
 import { createScratchDatabase, type ScratchDatabase } from './support/scratch-database';
 
 let db: ScratchDatabase;
-
-async function migrate(direction: 'up' | 'down', count?: number): Promise<string[]> {
-  const { runner } = await import('node-pg-migrate');
-  const applied = await runner({
-    databaseUrl: db.url,
-    dir: path.join(__dirname, '..', 'migrations'),
-    migrationsTable: 'batchkeeper_migrations',
-    direction,
-    count,
-    checkOrder: true,
-    log: () => undefined,
-  } as Parameters<typeof runner>[0]);
-  return applied.map((migration) => migration.name);
-}
 
 before(async () => {
   db = await createScratchDatabase('bk_migrations');
 });
 after(async () => db?.drop());
 
-test('outcomes stored in batch_requests survive the move to request_results, and the way back', async () => {
-  assert.deepEqual(await migrate('up', 3), ['1700000000001_batches', '1700000000002_operations', '1700000000003_parts_rounds_cost']);
-  const batchId = randomUUID();
-  await db.pool.query(
-    `INSERT INTO batches (id, idempotency_key, workflow_id, provider, model, request_count, poll_schedule_ms, max_age_ms, round)
-     VALUES ($1, $2, $3, 'openai', 'gpt-4o-mini', 3, '{60000}', 86400000, 2)`,
-    [batchId, `key-${batchId}`, `batch-${batchId}`],
+async function tablesBySchema(): Promise<Record<string, string[]>> {
+  const { rows } = await db.pool.query(
+    `SELECT table_schema, array_agg(table_name::text ORDER BY table_name) AS tables FROM information_schema.tables
+      WHERE table_schema NOT IN ('pg_catalog', 'information_schema') GROUP BY table_schema`,
   );
-  // Request 0 succeeded in round 1, request 1 errored in round 2 (after a resubmission), request 2 is pending in round 2.
-  await db.pool.query(
-    `INSERT INTO batch_requests (batch_id, custom_id, position, params, status, result, error_code, error_message, retryable,
-                                 input_tokens, output_tokens, completed_at, provider_custom_id, round, part, attempts, cost_usd)
-     VALUES ($1, 'a', 0, '{}', 'succeeded', '{"text":"hi\\tthere"}', NULL, NULL, NULL, 10, 20, now(), 'a', 1, 0, 1, 0.00012),
-            ($1, 'b', 1, '{}', 'errored', NULL, 'server_error', 'boom', true, NULL, NULL, now(), 'b', 2, 0, 2, NULL),
-            ($1, 'c', 2, '{}', 'pending', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'c', 2, 0, 2, NULL)`,
-    [batchId],
-  );
+  return Object.fromEntries(rows.map((row) => [row.table_schema, row.tables]));
+}
 
-  assert.deepEqual(await migrate('up'), ['1700000000004_request_results']);
-  const { rows: outcomes } = await db.pool.query(
-    `SELECT custom_id, round, status, result, error_code, error_message, retryable, input_tokens, output_tokens, cost_usd::text
-       FROM request_outcomes WHERE batch_id = $1 ORDER BY position`,
-    [batchId],
+/** The values a CHECK (col IN (...)) constraint of `table` allows. */
+async function checkedValues(schema: string, table: string, column: string): Promise<string[]> {
+  const { rows } = await db.pool.query(
+    `SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+       JOIN pg_namespace n ON n.oid = t.relnamespace
+      WHERE c.contype = 'c' AND n.nspname = $1 AND t.relname = $2 AND pg_get_constraintdef(c.oid) LIKE '%' || $3 || '%ANY%'`,
+    [schema, table, column],
   );
-  assert.deepEqual(outcomes, [
-    { custom_id: 'a', round: 1, status: 'succeeded', result: { text: 'hi\tthere' }, error_code: null, error_message: null, retryable: null, input_tokens: 10, output_tokens: 20, cost_usd: '0.00012000' },
-    { custom_id: 'b', round: 2, status: 'errored', result: null, error_code: 'server_error', error_message: 'boom', retryable: true, input_tokens: null, output_tokens: null, cost_usd: null },
-    { custom_id: 'c', round: 2, status: 'pending', result: null, error_code: null, error_message: null, retryable: null, input_tokens: null, output_tokens: null, cost_usd: null },
-  ]);
-  const { rows: stored } = await db.pool.query('SELECT count(*)::int AS n FROM request_results WHERE batch_id = $1', [batchId]);
-  assert.equal(stored[0].n, 2, 'one result row per finished request; the pending one has none');
+  assert.equal(rows.length, 1, `one CHECK on ${table}.${column}`);
+  return [...rows[0].def.matchAll(/'([a-z_]+)'::text/g)].map((match) => match[1]);
+}
 
-  assert.deepEqual(await migrate('down', 1), ['1700000000004_request_results']);
-  const { rows: restored } = await db.pool.query(
-    'SELECT custom_id, status, result, error_code, retryable, input_tokens, cost_usd::text FROM batch_requests WHERE batch_id = $1 ORDER BY position',
-    [batchId],
-  );
-  assert.deepEqual(restored, [
-    { custom_id: 'a', status: 'succeeded', result: { text: 'hi\tthere' }, error_code: null, retryable: null, input_tokens: 10, cost_usd: '0.00012000' },
-    { custom_id: 'b', status: 'errored', result: null, error_code: 'server_error', retryable: true, input_tokens: null, cost_usd: null },
-    { custom_id: 'c', status: 'pending', result: null, error_code: null, retryable: null, input_tokens: null, cost_usd: null },
-  ]);
+test('everything goes into the configured schema, the app\'s public schema stays empty', async () => {
+  assert.deepEqual(await migrateDatabase(db.url), ['1700000000001_initial']);
+  assert.deepEqual(await migrateDatabase(db.url), [], 'a second run applies nothing');
+  assert.deepEqual(await migrateDatabase(db.url, { schema: 'reviews_bk' }), ['1700000000001_initial'], 'a second schema is independent');
+  const tables = await tablesBySchema();
+  const expected = [
+    'batch_requests', 'batches', 'batchkeeper_migrations', 'dead_letters', 'event_log', 'failed_work', 'jobs', 'provider_batches',
+    'request_outcomes', 'request_results', 'step_attempts',
+  ];
+  assert.deepEqual(tables.batchkeeper, expected);
+  assert.deepEqual(tables.reviews_bk, expected);
+  assert.equal(tables.public, undefined, 'no table in public');
+  await assert.rejects(migrateDatabase(db.url, { schema: 'Robert"); DROP TABLE x; --' }), /schema .* must be/);
+});
+
+test('the statuses the database accepts are the ones domain/statuses.ts declares', async () => {
+  assert.deepEqual(await checkedValues('batchkeeper', 'batches', 'status'), [...BATCH_STATUSES]);
+  assert.deepEqual(await checkedValues('batchkeeper', 'provider_batches', 'status'), [...BATCH_STATUSES]);
+  assert.deepEqual(await checkedValues('batchkeeper', 'jobs', 'status'), [...JOB_STATUSES]);
+  assert.deepEqual(await checkedValues('batchkeeper', 'request_results', 'status'), REQUEST_STATUSES.filter((status) => status !== 'pending'));
+});
+
+test('migrating down removes every table, view and function of the schema', async () => {
+  assert.deepEqual(await runMigrations(db.url, { schema: 'reviews_bk', direction: 'down' }), ['1700000000001_initial']);
+  assert.deepEqual((await tablesBySchema()).reviews_bk, ['batchkeeper_migrations']);
+  const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'reviews_bk'`);
+  assert.equal(rows[0].n, 0);
 });

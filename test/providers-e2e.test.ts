@@ -44,7 +44,7 @@ for (const provider of ['gemini', 'xai'] as const) {
     // The fake echoes the request's id in its answer: a result joined to the wrong request would show here.
     for (const index of [0, 1, 2]) assert.match(JSON.stringify(byId.get(`${prefix}-${index}`)?.result), new RegExp(`${prefix}-${index}\\b`));
 
-    const calls = (await env.pool.query('SELECT * FROM handler_calls WHERE batch_id = $1', [batchId])).rows;
+    const calls = (await env.pool.query('SELECT * FROM public.handler_calls WHERE batch_id = $1', [batchId])).rows;
     assert.equal(calls.length, 1);
     assert.deepEqual([calls[0].outcome, calls[0].succeeded, calls[0].errored, calls[0].missing], ['ended', 3, 1, 1]);
     const created = env.fake.createdBatches().filter((info) => info.provider === provider);

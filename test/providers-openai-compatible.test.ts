@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { PROVIDER_LIMITS } from '../domain/provider-limits';
+import { loadConfig } from '../config/load';
+import { KNOWN_PROVIDER_LIMITS } from '../domain/provider-limits';
 import type { OpenAIVariantName } from '../testing/fake-provider/config';
 import { OpenAICompatibleBatchProvider, type OpenAICompatibleOptions } from '../providers/openai-compatible';
-import { createProviders, providersConfigFromEnv } from '../providers/registry';
+import { createProviders } from '../providers/registry';
 import { providerContract, useFakeProvider } from './providers-contract';
 import { API_KEY, collect, providerError, requestsFor, resultText, seenErrors, sleep, waitForTerminal } from './providers-support';
 
@@ -117,6 +118,7 @@ describe('registry', () => {
         { name: 'unkeyed', baseURL: 'https://x.example/v1', apiKeyEnv: 'NOT_SET' },
       ]),
     };
+    const providersConfigFromEnv = (variables: Record<string, string>) => loadConfig(variables, ['providers']).providers;
     const config = providersConfigFromEnv(env);
     assert.deepEqual(config.gemini, { apiKey: 'g-key', baseURL: 'http://127.0.0.1:1' });
     assert.deepEqual(config.xai, { apiKey: 'x-key' });
@@ -126,9 +128,11 @@ describe('registry', () => {
     ]);
     const providers = createProviders(config);
     assert.deepEqual([...providers.keys()].sort(), ['acme-batch', 'gemini', 'groq', 'xai']);
-    assert.deepEqual(PROVIDER_LIMITS['acme-batch'], PROVIDER_LIMITS.openai, 'a new name is validated with OpenAI limits');
-    assert.throws(() => providersConfigFromEnv({ BATCHKEEPER_OPENAI_COMPATIBLE: '[{' }), /not valid JSON/);
-    assert.throws(() => providersConfigFromEnv({ BATCHKEEPER_OPENAI_COMPATIBLE: '[{"name":"x"}]' }), /needs string name, baseURL and apiKeyEnv/);
+    assert.deepEqual(config.limits['acme-batch'], KNOWN_PROVIDER_LIMITS.openai, 'a new name is validated with OpenAI limits');
+    assert.deepEqual(config.limits.unkeyed, KNOWN_PROVIDER_LIMITS.openai, 'a name without a key on this process is still a provider the client accepts');
+    assert.equal(providers.get('acme-batch')!.limits, KNOWN_PROVIDER_LIMITS.openai, 'the adapter carries the same limits');
+    assert.throws(() => providersConfigFromEnv({ BATCHKEEPER_OPENAI_COMPATIBLE: '[{' }), /BATCHKEEPER_OPENAI_COMPATIBLE must be JSON/);
+    assert.throws(() => providersConfigFromEnv({ BATCHKEEPER_OPENAI_COMPATIBLE: '[{"name":"x"}]' }), /BATCHKEEPER_OPENAI_COMPATIBLE 0\.baseURL/);
     assert.throws(() => createProviders({ ...config, openaiCompatible: [...config.openaiCompatible!, config.openaiCompatible![0]!] }), /configured twice/);
   });
 });

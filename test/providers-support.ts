@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { AnthropicBatchProvider } from '../providers/anthropic';
 import { ProviderError } from '../providers/errors';
 import { OpenAIBatchProvider } from '../providers/openai';
-import { isTerminalProviderStatus, type BatchProvider, type ProviderRequest, type ProviderResultLine, type ProviderStatusReport } from '../providers/types';
+import { isTerminalBatchStatus } from '../domain/statuses';
+import { type BatchProvider, type ProviderRequest, type ProviderResultLine, type ProviderStatusReport } from '../providers/types';
 import type { FakeProvider } from '../testing/fake-provider/server';
 
 /** Distinctive so a leak into any error message is easy to spot. */
@@ -41,7 +42,7 @@ export async function waitForTerminal(provider: BatchProvider, providerBatchId: 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const report = await provider.getStatus(providerBatchId);
-    if (isTerminalProviderStatus(report.status)) return report;
+    if (isTerminalBatchStatus(report.status)) return report;
     if (Date.now() > deadline) throw new Error(`batch ${providerBatchId} still ${report.rawStatus} after ${timeoutMs} ms`);
     await sleep(25);
   }

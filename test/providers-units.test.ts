@@ -7,7 +7,8 @@ import { classifyError, parseRetryAfter } from '../providers/classify-error';
 import { ProviderError } from '../providers/errors';
 import { splitJsonlLines } from '../providers/jsonl';
 import { normaliseStatus } from '../providers/normalise';
-import { createProviders, providersConfigFromEnv } from '../providers/registry';
+import { loadConfig } from '../config/load';
+import { createProviders } from '../providers/registry';
 import { parseResultLines, recoverCustomId } from '../providers/result-lines';
 
 const ctx = { provider: 'openai', operation: 'getStatus', target: 'batch_1', secrets: ['sk-secret-123456'] };
@@ -159,11 +160,11 @@ test('statuses match case-insensitively; unknown ones keep the batch in progress
 });
 
 describe('registry', () => {
-  test('providersConfigFromEnv only configures providers with a key', () => {
-    assert.deepEqual(providersConfigFromEnv({}), {});
-    assert.deepEqual(providersConfigFromEnv({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: 'http://x/v1', ANTHROPIC_API_KEY: '' }), {
-      openai: { apiKey: 'k', baseURL: 'http://x/v1' },
-    });
+  test('the provider settings configure only providers with a key', () => {
+    const { limits: _none, ...none } = loadConfig({}, ['providers']).providers;
+    assert.deepEqual(none, {});
+    const { limits: _some, ...some } = loadConfig({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: 'http://x/v1', ANTHROPIC_API_KEY: '' }, ['providers']).providers;
+    assert.deepEqual(some, { openai: { apiKey: 'k', baseURL: 'http://x/v1' } });
   });
 
   test('createProviders registers adapters by name', () => {

@@ -1,8 +1,8 @@
 /**
  * Determinism: workflow histories recorded from earlier versions (test/fixtures/histories) and fresh ones from
  * this run must replay on the current workflow code. A change to running workflow logic that breaks this needs
- * patched() (or a new workflow type, as batchWorkflowV2). Set RECORD_HISTORIES=1 to add histories of paths that have
- * none yet (existing ones are kept). Fixtures named v2-* are batchWorkflowV2's; the others the legacy batchWorkflow's.
+ * patched() (or a new workflow type). Set RECORD_HISTORIES=1 to add histories of paths that have none yet (existing
+ * ones are kept).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -12,7 +12,8 @@ import { after, before, test } from 'node:test';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { BatchkeeperAdmin } from '../client/admin';
-import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../domain/workflow-start';
+import { BATCH_WORKFLOW_TYPE } from '../domain/workflow-ids';
+import { batchStartOptions } from '../domain/workflow-start';
 import { DEADLINE, STATUS } from '../domain/search-attributes';
 import { getBatch, insertBatch } from '../db/batches-store';
 import { inTransaction } from '../db/pool';
@@ -40,7 +41,7 @@ after(async () => env?.teardown());
 
 test('fixture histories from earlier versions replay on the current code', async () => {
   const files = readdirSync(FIXTURES).filter((file) => file.endsWith('.json'));
-  assert.ok(files.length >= 3, `expected recorded histories in ${FIXTURES}`);
+  assert.ok(files.length >= 7, `expected recorded histories in ${FIXTURES}`);
   const bundle = await sharedWorkflowBundle();
   for (const file of files) {
     const history = JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8'));
@@ -54,7 +55,7 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
   env.fake.setOutcomes({ 'replay-ok-1': 'errored', 'replay-ok-2': 'missing' });
   const plain = await env.client.submitBatch({ provider: 'anthropic', model: 'model-x', requests: chatRequests(4, 'replay-ok'), handler: 'gated', pollScheduleMs: [200] });
   await env.client.waitForBatch(plain.batchId, { timeoutMs: 30_000 });
-  fresh.push({ name: 'v2-lifecycle-anthropic', workflowId: plain.workflowId });
+  fresh.push({ name: 'lifecycle-anthropic', workflowId: plain.workflowId });
 
   // 2. A dead-lettered dispatch, requeued after the fix.
   gate.works = false;
@@ -63,33 +64,28 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
   gate.works = true;
   await new BatchkeeperAdmin(env.temporal, env.pool).requeueDeadLetter(letter.id);
   await env.client.waitForBatch(parked.batchId, { timeoutMs: 30_000 });
-  fresh.push({ name: 'v2-dead-letter-requeue', workflowId: parked.workflowId });
+  fresh.push({ name: 'dead-letter-requeue', workflowId: parked.workflowId });
 
   // 3. The deadline path (final read, cancel, settle, expired).
   env.fake.configure({ batchRules: [{ match: { customId: 'replay-exp-0' }, processingMs: 8000 }] });
   const expiring = await env.client.submitBatch({ provider: 'openai', model: 'model-x', requests: chatRequests(3, 'replay-exp'), handler: 'gated', pollScheduleMs: [300], maxAgeMs: 1500 });
   await env.client.waitForBatch(expiring.batchId, { timeoutMs: 30_000 });
-  fresh.push({ name: 'v2-deadline-expired', workflowId: expiring.workflowId });
+  fresh.push({ name: 'deadline-expired', workflowId: expiring.workflowId });
 
-  // 4. Continue-as-new in the middle of polling (forced after 2 polls per run), on both workflow types: a legacy
-  // batchWorkflow run still in flight continues as new and executes the legacy code afresh.
-  for (const [workflowType, name] of [['batchWorkflow', 'continue-as-new-first-run'], [BATCH_WORKFLOW_TYPE, 'v2-continue-as-new-first-run']]) {
-    env.fake.configure({ batchRules: [{ match: { customId: 'replay-can-0' }, processingMs: 2500 }] });
-    const batchId = randomUUID();
-    await inTransaction(env.pool, (db) => insertBatch(db, {
-      id: batchId, idempotencyKey: batchId, workflowId: `batch-${batchId}`, provider: 'openai', model: 'model-x', handlerName: 'gated',
-      metadata: {}, pollScheduleMs: [300], maxAgeMs: 60_000, requests: chatRequests(2, 'replay-can'),
-    }));
-    const stored = (await getBatch(env.pool, batchId))!;
-    await env.temporal.workflow.start(workflowType, {
-      ...batchStartOptions(stored, env.taskQueue), args: [{ batchId, continueAsNewAfterPolls: 2 }],
-    });
-    const done = await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
-    assert.equal(done.status, 'ended', workflowType);
-    const runs = await env.temporal.workflow.count(`WorkflowId = '${stored.workflowId}' AND WorkflowType = '${workflowType}'`);
-    assert.ok(runs.count >= 2, `${workflowType} continued as new (${runs.count} runs)`);
-    fresh.push({ name, workflowId: stored.workflowId });
-  }
+  // 4. Continue-as-new in the middle of polling (forced after 2 polls per run).
+  env.fake.configure({ batchRules: [{ match: { customId: 'replay-can-0' }, processingMs: 2500 }] });
+  const batchId = randomUUID();
+  await inTransaction(env.pool, (db) => insertBatch(db, {
+    id: batchId, idempotencyKey: batchId, workflowId: `batch-${batchId}`, provider: 'openai', model: 'model-x', handlerName: 'gated',
+    metadata: {}, pollScheduleMs: [300], maxAgeMs: 60_000, requests: chatRequests(2, 'replay-can'),
+  }));
+  const stored = (await getBatch(env.pool, batchId))!;
+  await env.temporal.workflow.start(BATCH_WORKFLOW_TYPE, batchStartOptions(stored, env.taskQueue, { continueAsNewAfterPolls: 2 }));
+  const done = await env.client.waitForBatch(batchId, { timeoutMs: 30_000 });
+  assert.equal(done.status, 'ended');
+  const runs = await env.temporal.workflow.count(`WorkflowId = '${stored.workflowId}' AND WorkflowType = '${BATCH_WORKFLOW_TYPE}'`);
+  assert.ok(runs.count >= 2, `the batch continued as new (${runs.count} runs)`);
+  fresh.push({ name: 'continue-as-new-first-run', workflowId: stored.workflowId });
 
   // 5. A follow-up round for a request that errored retryably (the resubmission path).
   env.fake.setOutcomes({ 'replay-round-1': { outcome: 'errored', times: 1 } });
@@ -97,7 +93,7 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
     provider: 'openai', model: 'model-x', requests: chatRequests(3, 'replay-round'), handler: 'gated', pollScheduleMs: [200], maxRequestAttempts: 2,
   });
   assert.equal((await env.client.waitForBatch(resubmitted.batchId, { timeoutMs: 30_000 })).round, 2);
-  fresh.push({ name: 'v2-resubmission-round-2', workflowId: resubmitted.workflowId });
+  fresh.push({ name: 'resubmission-round-2', workflowId: resubmitted.workflowId });
 
   // 6. An operator cancel (Anthropic reports the cancelled batch as ended; we record it as canceled).
   env.fake.configure({ batchRules: [{ match: { customId: 'replay-cancel-0' }, processingMs: 6000, cancelDelayMs: 100 }] });
@@ -105,7 +101,7 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
   await waitFor(async () => (await env.client.getBatch(canceled.batchId)).batch.pollCount >= 1, 20_000, 'first poll');
   await env.client.cancelBatch(canceled.batchId);
   assert.equal((await env.client.waitForBatch(canceled.batchId, { timeoutMs: 30_000 })).status, 'canceled');
-  fresh.push({ name: 'v2-operator-cancel', workflowId: canceled.workflowId });
+  fresh.push({ name: 'operator-cancel', workflowId: canceled.workflowId });
 
   const bundle = await sharedWorkflowBundle();
   for (const { name, workflowId } of fresh) {
@@ -125,9 +121,9 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
     assert.ok(index >= 1, `history of ${name} found`);
   }
 
-  // batchWorkflowV2 records no patch markers (each would upsert TemporalChangeVersion too) and shows the deadline
+  // The batch workflow records no patch markers (each would upsert TemporalChangeVersion too) and shows the deadline
   // with the status change that brings it: one visibility write per status change.
-  const lifecycle = fresh.find((run) => run.name === 'v2-lifecycle-anthropic')!;
+  const lifecycle = fresh.find((run) => run.name === 'lifecycle-anthropic')!;
   const events = (await env.temporal.workflow.getHandle(lifecycle.workflowId).fetchHistory()).events ?? [];
   assert.equal(events.filter((event) => event.markerRecordedEventAttributes).length, 0, 'no patch markers');
   const upserts = events.flatMap((event) => {

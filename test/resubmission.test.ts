@@ -59,7 +59,7 @@ for (const provider of ['openai', 'anthropic'] as const) {
     assert.deepEqual(parts.map((part) => [part.round, part.request_count]), [[1, 100], [2, 16], [3, 1]]);
     const providerIds = new Set(env.fake.createdBatches().map((info) => info.id));
     assert.ok(parts.every((part) => providerIds.has(part.provider_batch_id)), 'each round is its own provider batch');
-    const { rows: calls } = await env.pool.query('SELECT * FROM handler_calls WHERE batch_id = $1', [batchId]);
+    const { rows: calls } = await env.pool.query('SELECT * FROM public.handler_calls WHERE batch_id = $1', [batchId]);
     assert.equal(calls.length, 1, 'the handler runs once, after the last round');
     assert.deepEqual([calls[0].succeeded, calls[0].errored, calls[0].results_seen], [98, 2, 100]);
     const kinds = (await env.client.getTimeline('batch', batchId)).map((event) => event.kind);

@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test';
 import { insertBatch } from '../db/batches-store';
 import { migrateDatabase } from '../db/migrate';
 import { inTransaction } from '../db/pool';
-import { insertUnplannedLeftovers, outcomeTotals, partPositions, ResultsCopy, type StoredOutcome } from '../db/results-store';
+import { partPositions } from '../db/requests-store';
+import { insertUnplannedLeftovers, outcomeTotals, ResultsCopy, type StoredOutcome } from '../db/results-store';
 import { createScratchDatabase, type ScratchDatabase } from './support/scratch-database';
 
 let db: ScratchDatabase;

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PROVIDER_LIMITS } from '../domain/provider-limits';
+import { KNOWN_PROVIDER_LIMITS as PROVIDER_LIMITS } from '../domain/provider-limits';
 import { createTestEnvironment, type TestEnvironment } from './support/environment';
 import { createRecordingTables, handlers } from './support/recording-handlers';
 
@@ -46,7 +46,7 @@ for (const provider of ['anthropic', 'openai'] as const) {
       `SELECT status, count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 GROUP BY status`, [batchId],
     );
     assert.deepEqual(counts, [{ status: 'succeeded', n: 120_000 }]);
-    const { rows: calls } = await env.pool.query('SELECT succeeded, results_seen FROM handler_calls WHERE batch_id = $1', [batchId]);
+    const { rows: calls } = await env.pool.query('SELECT succeeded, results_seen FROM public.handler_calls WHERE batch_id = $1', [batchId]);
     assert.deepEqual(calls, [{ succeeded: 120_000, results_seen: 120_000 }], 'the handler ran once over the merged results');
     console.log(`[splitting] ${provider}: 120,000 requests in ${expectedParts} provider batches, done in ${seconds} s`);
   });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { BatchHandlerRegistry } from '../activities/handlers';
-import type { SweepResult } from '../activities/sweep-activities';
+import type { SweepResult } from '../activities';
 import { installSweepSchedule } from '../client/schedules';
 import { chatRequests, createTestEnvironment, type TestEnvironment } from './support/environment';
 import { createRecordingTables, handlers as recordingHandlers } from './support/recording-handlers';
@@ -45,7 +45,7 @@ async function submittedBatch(prefix: string, options: { processingMs: number; m
 }
 
 async function handlerCalls(batchId: string) {
-  return (await env.pool.query('SELECT outcome, succeeded FROM handler_calls WHERE batch_id = $1', [batchId])).rows;
+  return (await env.pool.query('SELECT outcome, succeeded FROM public.handler_calls WHERE batch_id = $1', [batchId])).rows;
 }
 
 test('recovers a batch whose workflow an operator terminated: results collected, handler dispatched', async () => {

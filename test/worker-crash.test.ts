@@ -80,7 +80,7 @@ test('a batch survives its worker being SIGKILLed mid-poll', { timeout: 180_000 
   assert.equal(batch.status, 'ended');
   const created = env.fake.createdBatches().filter((info) => info.batchkeeperBatchId === batchId);
   assert.equal(created.length, 1, 'one provider batch');
-  const { rows: calls } = await env.pool.query('SELECT * FROM handler_calls WHERE batch_id = $1', [batchId]);
+  const { rows: calls } = await env.pool.query('SELECT * FROM public.handler_calls WHERE batch_id = $1', [batchId]);
   assert.equal(calls.length, 1, 'one handler dispatch');
   assert.equal(calls[0].succeeded, 4);
   const kinds = (await env.client.getTimeline('batch', batchId)).map((event) => event.kind);

@@ -1,14 +1,26 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
+import { FAILURE_CONVERTER_PATH } from '../codec/data-converter';
 import type { PriceTable } from '../domain/prices';
 import type { RetryConfig } from '../domain/retry-policy';
 import type { BatchProvider } from '../providers/types';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/**
+ * Workflow bundles built with the package (tools/scripts/build.ts): one with Temporal's default failure converter,
+ * one with the codec's (failures encoded as payloads, for encryption). A checkout has none and bundles at start.
+ */
+export const PREBUILT_BUNDLES = {
+  plain: path.join(__dirname, '..', 'workflow-bundle.js'),
+  encodedFailures: path.join(__dirname, '..', 'workflow-bundle-encoded-failures.js'),
+};
 
 export interface BatchkeeperWorkerOptions {
   connection: NativeConnection;
@@ -21,28 +33,29 @@ export interface BatchkeeperWorkerOptions {
   retry?: RetryConfig;
   /** Token prices for cost reporting. */
   prices?: PriceTable;
-  /** A prebuilt bundle (tests and benchmarks build it once); otherwise the workflows are bundled at start. */
-  workflowBundle?: WorkflowBundle;
+  /** The workflow code; default the bundle shipped with the package (or, in a checkout, one built at start). */
+  workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
   maxCachedWorkflows?: number;
   maxConcurrentWorkflowTaskExecutions?: number;
   identity?: string;
   /**
-   * Payload codec and failure converter (e.g. `dataConverterFromEnv()` from codec/ for AES-GCM encryption). The
-   * client that starts workflows must use the same one.
+   * Payload codec and failure converter (e.g. `encryptingDataConverter(keys)` from codec/ for AES-GCM encryption).
+   * The client that starts workflows must use the same one.
    */
   dataConverter?: DataConverter;
 }
 
 /** Wires activities (built from their dependencies) and the workflow code into one worker. */
 export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions): Promise<Worker> {
+  const namespace = options.namespace ?? 'default';
   return Worker.create({
     connection: options.connection,
-    namespace: options.namespace ?? 'default',
+    namespace,
     taskQueue: options.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: options.workflowBundle ?? (await defaultWorkflowBundle(options.dataConverter)),
     activities: createActivities({
       pool: options.pool,
       providers: options.providers,
@@ -50,7 +63,7 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
       jobExecutors: options.jobExecutors,
       retry: options.retry,
       prices: options.prices,
-      temporal: new Client({ connection: options.connection, namespace: options.namespace ?? 'default', dataConverter: options.dataConverter }),
+      temporal: new Client({ connection: options.connection, namespace, dataConverter: options.dataConverter }),
       taskQueue: options.taskQueue,
     }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
@@ -59,8 +72,26 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
   });
 }
 
-export async function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+/**
+ * The prebuilt bundle that matches the data converter (the failure converter is compiled into workflow code), or a
+ * fresh bundle when none matches: a checkout, or custom converters.
+ */
+async function defaultWorkflowBundle(dataConverter: DataConverter | undefined): Promise<WorkflowBundleOption> {
+  if (!dataConverter?.payloadConverterPath) {
+    const failureConverter = dataConverter?.failureConverterPath;
+    const prebuilt = !failureConverter ? PREBUILT_BUNDLES.plain : failureConverter === FAILURE_CONVERTER_PATH ? PREBUILT_BUNDLES.encodedFailures : undefined;
+    if (prebuilt && existsSync(prebuilt)) return { codePath: prebuilt };
+  }
+  return bundleWorkflows(dataConverter);
+}
+
+export async function bundleWorkflows(dataConverter?: Pick<DataConverter, 'failureConverterPath' | 'payloadConverterPath'>): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    failureConverterPath: dataConverter?.failureConverterPath,
+    payloadConverterPath: dataConverter?.payloadConverterPath,
+    logger: quietBundlerLogger,
+  });
 }
 
 const quietBundlerLogger = {

@@ -3,43 +3,23 @@
  * the deadline, fetch results into PostgreSQL, then dispatch the completion handler. The workflow carries ids,
  * statuses and counts only; bodies stay in PostgreSQL.
  *
- * Two workflow types run this code. New batches start `batchWorkflowV2`. `batchWorkflow` is the type released before
- * it, kept registered so that runs already in flight (and their continue-as-new successors) go on with the commands
- * their histories hold: a patch marker for each of two later behaviours (each marker also upserts the
- * TemporalChangeVersion search attribute) and the deadline upserted apart from the status. V2 has both behaviours
- * without markers and shows a status and the deadline it brings in one upsert: two visibility writes fewer per batch.
+ * Histories of this code are recorded in test/fixtures/histories and must keep replaying: a change to what it
+ * commands needs patched() (or a new workflow type).
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { BatchPlan, StatusView } from '../activities/batch-activities';
+import type { StatusView } from '../activities';
 import {
   batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
 } from '../domain/definitions';
 import { DEADLINE, STATUS, TRY_COUNT } from '../domain/search-attributes';
-import type { BatchStatus, BatchWorkflowState, ResultSummary } from '../domain/types';
-import { isTerminalBatchStatus } from '../domain/types';
-import { describeBatch } from './details';
 import { nextWakeMs, pollDelayMs } from '../domain/poll-schedule';
+import { isTerminalBatchStatus } from '../domain/statuses';
+import type { BatchWorkflowInput, BatchWorkflowResult, BatchWorkflowState } from '../domain/types';
+import { describeBatch } from './details';
 import { bookkeeping, StepRunner } from './step-runner';
-
-export interface BatchWorkflowInput {
-  batchId: string;
-  /** After this many polls in one run, continue as new even before Temporal suggests it (tests and benchmarks). */
-  continueAsNewAfterPolls?: number;
-  /** How long to keep polling for the provider to settle after a deadline cancel. Default 10 minutes. */
-  cancelGraceMs?: number;
-  /** State carried across continue-as-new. */
-  carried?: { plan: BatchPlan; state: BatchWorkflowState; pollIndex: number };
-}
-
-export interface BatchWorkflowResult {
-  batchId: string;
-  status: BatchStatus;
-  summary?: ResultSummary;
-  discarded?: boolean;
-}
 
 /** Every step heartbeats (activities/step-tracking.ts), so a dead worker's attempt is retried within 30 s. */
 const TIMEOUTS = {
@@ -54,17 +34,8 @@ const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
 /** Longest poll interval while waiting for a cancelled batch to settle (the schedule's first entry if shorter). */
 const MAX_SETTLE_POLL_MS = 30_000;
 
-/** The batch workflow every new batch starts (client/start-options.ts: BATCH_WORKFLOW_TYPE). */
-export async function batchWorkflowV2(input: BatchWorkflowInput): Promise<BatchWorkflowResult> {
-  return runBatch(input, false);
-}
-
-/** The type released before batchWorkflowV2: only for runs started before it (test/fixtures/histories replay it). */
+/** Started for every batch as BATCH_WORKFLOW_TYPE (domain/workflow-ids.ts). */
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWorkflowResult> {
-  return runBatch(input, true);
-}
-
-async function runBatch(input: BatchWorkflowInput, legacy: boolean): Promise<BatchWorkflowResult> {
   const { batchId } = input;
   const state: BatchWorkflowState = input.carried?.state ?? {
     batchId, phase: 'submitting', status: 'pending', pollCount: 0, steps: {}, cancelRequested: false,
@@ -85,7 +56,7 @@ async function runBatch(input: BatchWorkflowInput, legacy: boolean): Promise<Bat
       shown.status = state.status;
       changes.push({ key: STATUS, value: state.status });
     }
-    if (!legacy && state.deadlineAt && state.deadlineAt !== shown.deadlineAt) {
+    if (state.deadlineAt && state.deadlineAt !== shown.deadlineAt) {
       shown.deadlineAt = state.deadlineAt;
       changes.push({ key: DEADLINE, value: new Date(state.deadlineAt) });
     }
@@ -119,7 +90,6 @@ async function runBatch(input: BatchWorkflowInput, legacy: boolean): Promise<Bat
       const deadlineAt = new Date(request.deadlineAt ?? Date.parse(state.deadlineAt!) + request.byMs!).toISOString();
       await bookkeeping.recordDeadline({ batchId, deadlineAt });
       state.deadlineAt = deadlineAt;
-      if (legacy) upsertSearchAttributes([{ key: DEADLINE, value: new Date(deadlineAt) }]);
       wakeVersion += 1;
       refresh();
       return { deadlineAt };
@@ -159,7 +129,6 @@ async function runBatch(input: BatchWorkflowInput, legacy: boolean): Promise<Bat
       state.deadlineAt = submitted.value.deadlineAt;
       applyStatus(submitted.value);
     }
-    if (legacy && state.deadlineAt) upsertSearchAttributes([{ key: DEADLINE, value: new Date(state.deadlineAt) }]);
 
     // 2. Poll on durable timers until terminal or past the deadline.
     if (!plan.resultsFetched) {
@@ -207,7 +176,7 @@ async function runBatch(input: BatchWorkflowInput, legacy: boolean): Promise<Bat
         const suggested = workflowInfo().continueAsNewSuggested;
         if (suggested || (input.continueAsNewAfterPolls && pollsThisRun >= input.continueAsNewAfterPolls)) {
           await condition(allHandlersFinished);
-          return continueAsNew<typeof batchWorkflowV2>({ ...input, carried: { plan, state, pollIndex } });
+          return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex } });
         }
       }
     }
@@ -217,7 +186,7 @@ async function runBatch(input: BatchWorkflowInput, legacy: boolean): Promise<Bat
       state.phase = 'fetching_results';
       refresh();
       // Our own cancel decides the final status: some providers (Anthropic) report a cancelled batch as just ended.
-      const operatorCanceled = !expiredAtDeadline && cancelSent && (!legacy || patched('operator-cancel-final-status'));
+      const operatorCanceled = !expiredAtDeadline && cancelSent;
       const finalStatus = expiredAtDeadline ? 'expired' : operatorCanceled ? 'canceled' : undefined;
       const reason = expiredAtDeadline ? 'deadline exceeded' : operatorCanceled ? 'canceled by operator' : undefined;
       const fetched = await runner.run('fetch_results', plan.retry.fetch_results, TIMEOUTS.fetch_results, (a) =>
@@ -230,7 +199,7 @@ async function runBatch(input: BatchWorkflowInput, legacy: boolean): Promise<Bat
     }
 
     // 5. Resubmission of retryably failed, expired and missing requests (not after our own cancel or deadline).
-    if (expiredAtDeadline || state.cancelRequested || (legacy && !patched('resubmit-failed-requests'))) break;
+    if (expiredAtDeadline || state.cancelRequested) break;
     const resubmission = await bookkeeping.planResubmission({ batchId });
     state.requestsDeadLettered = (state.requestsDeadLettered ?? 0) + resubmission.deadLettered;
     if (resubmission.resubmitted === 0) break;

@@ -1,4 +1,4 @@
 /** Every workflow the worker runs. Nothing here may import Node modules or do I/O. */
-export { batchWorkflow, batchWorkflowV2 } from './batch-workflow';
+export { batchWorkflow } from './batch-workflow';
 export { jobWorkflow } from './job-workflow';
 export { sweepWorkflow } from './sweep-workflow';

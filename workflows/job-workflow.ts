@@ -2,13 +2,9 @@
 import { allHandlersFinished, condition, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { jobStateQuery } from '../domain/definitions';
 import { STATUS } from '../domain/search-attributes';
-import type { JobWorkflowState } from '../domain/types';
+import type { JobWorkflowInput, JobWorkflowState } from '../domain/types';
 import { describeJob } from './details';
 import { bookkeeping, StepRunner } from './step-runner';
-
-export interface JobWorkflowInput {
-  jobId: string;
-}
 
 export async function jobWorkflow(input: JobWorkflowInput): Promise<JobWorkflowState> {
   const { jobId } = input;

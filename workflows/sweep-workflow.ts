@@ -1,7 +1,7 @@
 /** Started by the hourly schedule: recover batches and jobs whose workflow was lost, then expire overdue ones. */
 import { proxyActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { SweepResult } from '../activities/sweep-activities';
+import type { SweepResult } from '../activities';
 
 const { sweepOrphans } = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',

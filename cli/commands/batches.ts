@@ -1,5 +1,5 @@
 /** `batchkeeper batches ...`: find, inspect and act on provider batches. */
-import { requireUuid } from '../../client/batchkeeper-client';
+import { requireUuid } from '../../client/ids';
 import { NotApplicableError } from '../../client/errors';
 import { batchStateQuery } from '../../domain/definitions';
 import type { BatchWorkflowState, RequestStatus } from '../../domain/types';
@@ -161,7 +161,7 @@ function resolveByBatch(action: 'requeue' | 'discard'): CommandSpec {
       const { deadLetter, batch } = await (await ctx.client()).getBatch(batchId);
       if (!deadLetter) throw new NotApplicableError(`batch ${batch.id} has no open dead letter: nothing to ${action}`);
       const admin = await ctx.admin();
-      const decision = { resolvedBy: operatorName(), note: str(values, 'note') };
+      const decision = { resolvedBy: operatorName(ctx), note: str(values, 'note') };
       const result = action === 'requeue'
         ? await admin.requeueDeadLetter(deadLetter.id, { ...decision, retry })
         : await admin.discardDeadLetter(deadLetter.id, decision);

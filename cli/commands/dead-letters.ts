@@ -1,6 +1,6 @@
 /** `batchkeeper dead-letters ...`: the queue of parked steps, and the operator's requeue/discard decisions. */
 import type { BulkResult } from '../../client/admin';
-import { requireUuid } from '../../client/batchkeeper-client';
+import { requireUuid } from '../../client/ids';
 import type { DeadLetterRecord } from '../../db/dead-letters-store';
 import {
   DEAD_LETTER_FILTER_OPTIONS, DECISION_OPTIONS, LIMIT_OPTION, RETRY_OPTIONS, UsageError, deadLetterFilter, flag,
@@ -81,7 +81,7 @@ function bulkCommand(action: 'requeue' | 'discard'): CommandSpec {
           human: () => `would ${action} ${letters.length} dead letters${letters.length ? `\n${deadLetterTable(letters, false)}` : ''}`,
         };
       }
-      const decision = { resolvedBy: operatorName(), note: str(values, 'note') };
+      const decision = { resolvedBy: operatorName(ctx), note: str(values, 'note') };
       const result = action === 'requeue'
         ? await admin.requeueDeadLetters(filter, { ...decision, retry })
         : await admin.discardDeadLetters(filter, decision);
@@ -102,7 +102,7 @@ function singleCommand(action: 'requeue' | 'discard'): CommandSpec {
       const id = requireUuid('dead letter', rawId);
       const retry = action === 'requeue' ? retryFlags(values) : undefined;
       const admin = await ctx.admin();
-      const decision = { resolvedBy: operatorName(), note: str(values, 'note') };
+      const decision = { resolvedBy: operatorName(ctx), note: str(values, 'note') };
       const result = action === 'requeue' ? await admin.requeueDeadLetter(id, { ...decision, retry }) : await admin.discardDeadLetter(id, decision);
       return { json: result, human: () => `${action === 'requeue' ? 'requeued' : 'discarded'} dead letter ${result.deadLetterId}` };
     },

@@ -1,5 +1,5 @@
 /** `batchkeeper jobs ...`: generic async jobs. Job inputs and outputs are never printed, only their sizes. */
-import { requireUuid } from '../../client/batchkeeper-client';
+import { requireUuid } from '../../client/ids';
 import { ValidationError } from '../../client/errors';
 import { jobStateQuery } from '../../domain/definitions';
 import type { JobRecord } from '../../db/jobs-store';

@@ -1,6 +1,5 @@
 /** Parts shared by the batch and job groups: visibility list/count, live workflow state, steps and timeline. */
 import type { Client, QueryDefinition } from '@temporalio/client';
-import type { WorkflowSummary } from '../../client/admin';
 import type { EventRecord } from '../../db/events-store';
 import type { StepAttemptRecord } from '../../db/steps-store';
 import { LIMIT_OPTION, oneOf, positiveInt, str, workflowFilter, workflowFilterOptions, type CommandSpec } from '../command';

@@ -1,15 +1,16 @@
 /**
- * Completion handlers for tests: each invocation is written, through the dispatch transaction, to handler_calls
+ * Completion handlers for tests: each invocation is written, through the dispatch transaction, to the app table
+ * public.handler_calls (the handler writes it unqualified, on the app's search path)
  * with a unique key per batch, so a second effect would be caught by the primary key.
  */
 import type { Pool } from 'pg';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../../activities/handlers';
 
-export const HANDLER_CALLS_DDL = `CREATE TABLE IF NOT EXISTS handler_calls (
+export const HANDLER_CALLS_DDL = `CREATE TABLE IF NOT EXISTS public.handler_calls (
   batch_id uuid PRIMARY KEY, outcome text NOT NULL, succeeded int NOT NULL, errored int NOT NULL, expired int NOT NULL,
   canceled int NOT NULL, missing int NOT NULL, results_seen int NOT NULL, called_at timestamptz NOT NULL DEFAULT now())`;
 
-export const FAILURE_CALLS_DDL = `CREATE TABLE IF NOT EXISTS failure_calls (
+export const FAILURE_CALLS_DDL = `CREATE TABLE IF NOT EXISTS public.failure_calls (
   batch_id uuid PRIMARY KEY, step text NOT NULL, error_class text NOT NULL, called_at timestamptz NOT NULL DEFAULT now())`;
 
 export async function createRecordingTables(pool: Pool): Promise<void> {

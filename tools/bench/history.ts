@@ -8,8 +8,9 @@
  */
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { BATCH_WORKFLOW_TYPE, batchStartOptions } from '../../domain/workflow-start';
-import { benchBatch, sleep, type BenchContext } from './main';
+import { BATCH_WORKFLOW_TYPE } from '../../domain/workflow-ids';
+import { batchStartOptions } from '../../domain/workflow-start';
+import { benchBatch, sleep, type BenchContext } from './context';
 import { round2, type BenchDetails } from './report';
 
 type History = temporal.api.history.v1.IHistory;

@@ -15,7 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { pollNowSignal } from '../../domain/definitions';
 import { setReplyPadding } from '../../testing/fake-provider/replies';
-import { API_KEY, benchBatch, sleep, type BenchContext, type WorkerProcess } from './main';
+import { benchBatch, sleep, type BenchContext, type WorkerProcess } from './context';
+import { API_KEY } from './presets';
 import { CpuMeter, postmasterPid, RssSampler, round1 } from './memory';
 import { round2, type BenchDetails } from './report';
 

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BenchOptions, Preset, WorkerTuning } from './main';
+import type { BenchOptions, Preset, WorkerTuning } from './presets';
 
 export const RESULT_KEYS = [
   'overheadRatio', 'extraStatusCalls', 'eventsPerPoll', 'maxHistoryEvents', 'pollLatenessP50Ms', 'pollLatenessP99Ms',

@@ -15,7 +15,8 @@
  */
 import { BatchkeeperClient } from '../../client/batchkeeper-client';
 import { inTransaction } from '../../db/pool';
-import { API_KEY, benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './main';
+import { benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './context';
+import { API_KEY } from './presets';
 import { analyseHistory, type PollTiming } from './history';
 import { RssSampler, summariseOpenBatchesMemory } from './memory';
 import { percentile, round2, type BenchDetails } from './report';

@@ -1,14 +1,14 @@
 /**
  * Handlers the chaos soak's worker processes load through BATCHKEEPER_HANDLERS_MODULE.
  *
- * Every invocation is written to `chaos_invocations` on a pool of its own (autocommit, so attempts that later roll
- * back or die with their process are still seen). The effect itself goes to `chaos_effects`, whose primary key is
+ * Every invocation is written to `public.chaos_invocations` on a pool of its own (autocommit, so attempts that later roll
+ * back or die with their process are still seen). The effect itself goes to `public.chaos_effects`, whose primary key is
  * (kind, subject_id): a second effect for the same batch is not rejected (that would roll back and hide it) but
  * counted in `effects`, so the end checks catch it.
  *
  * - batch handler `chaos-record`: completion effect written through the dispatch transaction (`context.db`); fails
  *   transiently at CHAOS_HANDLER_FAILURE_RATE, and for good (non-retryable, so it is dead-lettered at once) while the
- *   batch's idempotency key is in `chaos_poison`; onFailure writes a `failure` effect the same way.
+ *   batch's idempotency key is in `public.chaos_poison`; onFailure writes a `failure` effect the same way.
  * - job executor `chaos-job`: fails its first `failAttempts` attempts, sleeps `sleepMs` while heartbeating, records a
  *   `job` effect; poisoned keys fail non-retryably. Job executors run at least once (the worker can die between the
  *   executor's effect and the job's status write), so a repeated job effect is reported, not an invariant failure.
@@ -22,16 +22,16 @@ export const CHAOS_BATCH_HANDLER = 'chaos-record';
 export const CHAOS_JOB_TYPE = 'chaos-job';
 
 export const CHAOS_TABLES_DDL = [
-  `CREATE TABLE IF NOT EXISTS chaos_invocations (
+  `CREATE TABLE IF NOT EXISTS public.chaos_invocations (
      id bigserial PRIMARY KEY, kind text NOT NULL, subject_id uuid NOT NULL, pid integer NOT NULL,
      attempt integer, note text, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
-  `CREATE INDEX IF NOT EXISTS chaos_invocations_subject_idx ON chaos_invocations (kind, subject_id)`,
-  `CREATE TABLE IF NOT EXISTS chaos_effects (
+  `CREATE INDEX IF NOT EXISTS chaos_invocations_subject_idx ON public.chaos_invocations (kind, subject_id)`,
+  `CREATE TABLE IF NOT EXISTS public.chaos_effects (
      kind text NOT NULL, subject_id uuid NOT NULL, effects integer NOT NULL DEFAULT 1, outcome text,
      succeeded integer, errored integer, missing integer, results_seen integer, pid integer NOT NULL,
      first_at timestamptz NOT NULL DEFAULT clock_timestamp(), last_at timestamptz NOT NULL DEFAULT clock_timestamp(),
      PRIMARY KEY (kind, subject_id))`,
-  `CREATE TABLE IF NOT EXISTS chaos_poison (idempotency_key text PRIMARY KEY)`,
+  `CREATE TABLE IF NOT EXISTS public.chaos_poison (idempotency_key text PRIMARY KEY)`,
 ];
 
 export interface ChaosJobInput {
@@ -54,21 +54,21 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function recordInvocation(kind: string, subjectId: string, attempt: number | null, note: string | null): Promise<void> {
   await ownPool().query(
-    'INSERT INTO chaos_invocations (kind, subject_id, pid, attempt, note) VALUES ($1, $2, $3, $4, $5)',
+    'INSERT INTO public.chaos_invocations (kind, subject_id, pid, attempt, note) VALUES ($1, $2, $3, $4, $5)',
     [kind, subjectId, process.pid, attempt, note],
   );
 }
 
-const EFFECT_SQL = `INSERT INTO chaos_effects (kind, subject_id, outcome, succeeded, errored, missing, results_seen, pid)
+const EFFECT_SQL = `INSERT INTO public.chaos_effects (kind, subject_id, outcome, succeeded, errored, missing, results_seen, pid)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-  ON CONFLICT (kind, subject_id) DO UPDATE SET effects = chaos_effects.effects + 1, last_at = clock_timestamp()`;
+  ON CONFLICT (kind, subject_id) DO UPDATE SET effects = public.chaos_effects.effects + 1, last_at = clock_timestamp()`;
 
 export const handlers: BatchHandlerRegistry = {
   [CHAOS_BATCH_HANDLER]: {
     async onComplete({ batch, outcome, summary, results, db }) {
       // Best effort: when PostgreSQL is down the dispatch transaction fails anyway and the step is retried.
       await recordInvocation('complete', batch.id, null, outcome).catch(() => undefined);
-      const poisoned = await db.query('SELECT 1 FROM chaos_poison WHERE idempotency_key = $1', [batch.idempotencyKey]);
+      const poisoned = await db.query('SELECT 1 FROM public.chaos_poison WHERE idempotency_key = $1', [batch.idempotencyKey]);
       if (poisoned.rowCount) {
         throw ApplicationFailure.create({ type: 'ChaosPoison', message: `batch ${batch.id} is poisoned`, nonRetryable: true });
       }
@@ -90,7 +90,7 @@ export const jobExecutors: JobExecutorRegistry = {
     async execute(rawInput, { job, attempt, heartbeat }) {
       const input = rawInput as ChaosJobInput;
       await recordInvocation('job', job.id, attempt, null);
-      const poisoned = await ownPool().query('SELECT 1 FROM chaos_poison WHERE idempotency_key = $1', [job.idempotencyKey]);
+      const poisoned = await ownPool().query('SELECT 1 FROM public.chaos_poison WHERE idempotency_key = $1', [job.idempotencyKey]);
       if (poisoned.rowCount) {
         throw ApplicationFailure.create({ type: 'ChaosPoison', message: `job ${job.id} is poisoned`, nonRetryable: true });
       }

@@ -21,7 +21,7 @@ import { batchStateQuery, jobStateQuery } from '../../domain/definitions';
 import { listDeadLetters } from '../../db/dead-letters-store';
 import type { FakeProvider } from '../../testing/fake-provider/server';
 import { sleep } from './disruptions';
-import type { PlannedItem } from './run';
+import type { PlannedItem } from './plan';
 
 export interface InvariantReport {
   lost: number;
@@ -80,8 +80,8 @@ export async function checkInvariants(ctx: {
     requestRows.get(row.batch_id)!.set(row.custom_id, { status: row.status, error_code: row.error_code });
   }
   const jobRows = new Map((await q('SELECT id, idempotency_key, workflow_id, status, failure_code FROM jobs')).map((row) => [row.idempotency_key as string, row]));
-  const effects = new Map((await q('SELECT kind, subject_id, effects FROM chaos_effects')).map((row) => [`${row.kind}:${row.subject_id}`, row.effects as number]));
-  const invocations = Object.fromEntries((await q('SELECT kind, count(*)::int AS n FROM chaos_invocations GROUP BY kind')).map((row) => [row.kind, row.n]));
+  const effects = new Map((await q('SELECT kind, subject_id, effects FROM public.chaos_effects')).map((row) => [`${row.kind}:${row.subject_id}`, row.effects as number]));
+  const invocations = Object.fromEntries((await q('SELECT kind, count(*)::int AS n FROM public.chaos_invocations GROUP BY kind')).map((row) => [row.kind, row.n]));
   const openLetters = await listDeadLetters(pool, { limit: 10_000 });
   const allLetters = await listDeadLetters(pool, { limit: 10_000, includeResolved: true });
 

@@ -23,7 +23,8 @@ import type { FaultRule } from '../../testing/fake-provider/faults';
 import { seededRng, type Rng } from '../../testing/fake-provider/random';
 import { startFakeProvider, type FakeProvider } from '../../testing/fake-provider/server';
 import { InfraDisruptor, PROJECT_ROOT, sleep, WorkerFleet, type DisruptionCounters } from './disruptions';
-import { CHAOS_BATCH_HANDLER, CHAOS_JOB_TYPE, CHAOS_TABLES_DDL, type ChaosJobInput } from './handlers';
+import { CHAOS_BATCH_HANDLER, CHAOS_JOB_TYPE, CHAOS_TABLES_DDL } from './handlers';
+import type { PlannedItem, PoisonPlan } from './plan';
 import { checkInvariants, classifyOpen, type InvariantReport } from './invariants';
 
 export interface FaultRates {
@@ -134,35 +135,6 @@ export const LONG_PRESET: ChaosOptions = {
   poisonRate: 0.05,
   ui: true,
 };
-
-type PoisonPlan = 'requeue' | 'discard' | 'leave' | null;
-
-export interface PlannedBatch {
-  kind: 'batch';
-  index: number;
-  key: string;
-  provider: 'openai' | 'anthropic';
-  model: string;
-  customIds: string[];
-  /** Expected outcome per custom id (only the non-succeeded ones are listed). */
-  outcomes: Record<string, RequestOutcome>;
-  processingMs: number;
-  poison: PoisonPlan;
-  id?: string;
-  acked: boolean;
-}
-
-export interface PlannedJob {
-  kind: 'job';
-  index: number;
-  key: string;
-  input: ChaosJobInput;
-  poison: PoisonPlan;
-  id?: string;
-  acked: boolean;
-}
-
-export type PlannedItem = PlannedBatch | PlannedJob;
 
 export interface ChaosResult {
   batches: number;
@@ -333,7 +305,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
             if (item.poison === 'leave') continue;
             try {
               if (item.poison === 'requeue') {
-                await pool.query('DELETE FROM chaos_poison WHERE idempotency_key = $1', [item.key]);
+                await pool.query('DELETE FROM public.chaos_poison WHERE idempotency_key = $1', [item.key]);
                 await admin.requeueDeadLetter(letter.id, { resolvedBy: 'chaos-operator', note: 'poison removed' });
               } else {
                 await admin.discardDeadLetter(letter.id, { resolvedBy: 'chaos-operator', note: 'planned discard' });
@@ -407,7 +379,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         await sleep(50);
       }
       if (item.poison) {
-        await retrying(`poison ${item.key}`, () => pool.query('INSERT INTO chaos_poison (idempotency_key) VALUES ($1) ON CONFLICT DO NOTHING', [item.key]));
+        await retrying(`poison ${item.key}`, () => pool.query('INSERT INTO public.chaos_poison (idempotency_key) VALUES ($1) ON CONFLICT DO NOTHING', [item.key]));
       }
       if (item.kind === 'batch') {
         for (const [customId, outcome] of Object.entries(item.outcomes)) fake.setOutcomes({ [customId]: outcome as OutcomeSpec });

@@ -9,7 +9,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { BatchkeeperClient } from '../../client/batchkeeper-client';
-import { dataConverterFromEnv } from '../../codec/data-converter';
+import { encryptingDataConverter } from '../../codec/data-converter';
+import { loadConfig } from '../../config/load';
 import { migrateDatabase } from '../../db/migrate';
 import { createPool } from '../../db/pool';
 import { startLocalStack } from '../dev/stack';
@@ -41,7 +42,8 @@ async function main(): Promise<void> {
     log(`fake provider (OpenAI and Anthropic batch APIs) at ${fake.url}`);
 
     // BATCHKEEPER_CODEC_KEYS set: payloads are encrypted by the worker and the client alike.
-    const dataConverter = dataConverterFromEnv();
+    const { keys } = loadConfig(process.env, ['codec']).codec;
+    const dataConverter = keys ? encryptingDataConverter(keys) : undefined;
     const nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
     cleanups.push(() => nativeConnection.close());
     const taskQueue = 'batchkeeper';

@@ -1,0 +1,32 @@
+import { resolveRetry } from '../domain/retry-policy';
+import type { BatchPlan, BatchStep, RetrySettings } from '../domain/types';
+import { batchLookup } from './batch-lookup';
+import type { ActivityDeps } from './deps';
+
+const BATCH_STEPS: BatchStep[] = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler'];
+
+/** What the workflow needs to run (or resume) a batch, with every step's retry settings resolved. */
+export function createLoadBatchPlan(deps: ActivityDeps) {
+  const lookup = batchLookup(deps);
+  return async function loadBatchPlan(input: { batchId: string }): Promise<BatchPlan> {
+    const batch = await lookup.batch(input.batchId);
+    const retry = Object.fromEntries(
+      BATCH_STEPS.map((step) => [step, resolveRetry(deps.retry ?? {}, step, { handlerName: batch.handlerName })]),
+    ) as Record<BatchStep, RetrySettings>;
+    return {
+      batchId: batch.id,
+      provider: batch.provider,
+      model: batch.model,
+      handlerName: batch.handlerName,
+      requestCount: batch.requestCount,
+      status: batch.status,
+      providerBatchId: batch.providerBatchId,
+      pollScheduleMs: batch.pollScheduleMs,
+      maxAgeMs: batch.maxAgeMs,
+      deadlineAt: batch.deadlineAt?.toISOString() ?? null,
+      resultsFetched: batch.resultsFetchedAt !== null,
+      handlerDispatched: batch.handlerDispatchedAt !== null,
+      retry,
+    };
+  };
+}

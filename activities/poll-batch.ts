@@ -1,0 +1,17 @@
+import { batchLookup, batchSubject } from './batch-lookup';
+import type { ActivityDeps } from './deps';
+import { refreshParts } from './refresh-parts';
+import type { StatusView } from './status-view';
+import { trackStep } from './step-tracking';
+
+/** Reads the status of every unfinished part once and records the batch's combined status. */
+export function createPollBatch(deps: ActivityDeps) {
+  const lookup = batchLookup(deps);
+  return async function pollBatch(input: { batchId: string; nextPollAt: string | null }): Promise<StatusView> {
+    return trackStep(deps.pool, batchSubject(input.batchId), 'poll', async (attempt, tracking) => {
+      const { batch, parts } = await lookup.batchWithParts(input.batchId);
+      const provider = lookup.provider(batch);
+      return { ...(await refreshParts(deps.pool, batch, parts, input.nextPollAt, (id) => provider.getStatus(id), tracking)), attempt };
+    });
+  };
+}

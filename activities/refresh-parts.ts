@@ -1,0 +1,44 @@
+import type { Pool } from 'pg';
+import { isTerminalBatchStatus } from '../domain/statuses';
+import { recordPoll, type BatchRecord } from '../db/batches-store';
+import { aggregateParts, applyPartReport, type PartReport, type ProviderBatchRecord } from '../db/provider-batches-store';
+import type { ProviderStatusReport } from '../providers/types';
+import { requireProviderBatchId } from './batch-lookup';
+import type { StatusView } from './status-view';
+import type { StepAttempt } from './step-tracking';
+
+/**
+ * Applies `read` (a status read or a cancel) to every unfinished part, then records the parts, the combined status
+ * and (given `tracking`) the step's success in one statement: a poll costs one read and one write.
+ */
+export async function refreshParts(
+  pool: Pool,
+  batch: BatchRecord,
+  parts: ProviderBatchRecord[],
+  nextPollAt: string | null,
+  read: (providerBatchId: string) => Promise<ProviderStatusReport>,
+  tracking?: StepAttempt,
+): Promise<Omit<StatusView, 'attempt'>> {
+  requireProviderBatchId(batch);
+  const reports: PartReport[] = [];
+  const current = [...parts];
+  for (const [index, part] of parts.entries()) {
+    if (!part.providerBatchId || isTerminalBatchStatus(part.status)) continue;
+    const reading = await read(part.providerBatchId);
+    const report: PartReport = {
+      part: part.part, status: reading.status, providerStatus: reading.rawStatus, counts: reading.counts,
+      resultsAvailable: reading.resultsAvailable, failure: reading.failure,
+    };
+    reports.push(report);
+    current[index] = applyPartReport(part, report);
+  }
+  const aggregate = aggregateParts(current);
+  const { status } = await recordPoll(pool, batch.id, {
+    status: aggregate.status,
+    providerStatus: aggregate.providerStatus,
+    counts: aggregate.counts,
+    nextPollAt: nextPollAt ? new Date(nextPollAt) : null,
+    failure: aggregate.failure,
+  }, { parts: { round: batch.round, reports }, step: tracking });
+  return { status, counts: aggregate.counts, resultsAvailable: current.every((part) => part.resultsAvailable) };
+}

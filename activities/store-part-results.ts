@@ -1,0 +1,106 @@
+import { Context } from '@temporalio/activity';
+import type { Pool } from 'pg';
+import { appendEvent } from '../db/events-store';
+import { inTransaction } from '../db/pool';
+import { markPartResultsFetched, type ProviderBatchRecord } from '../db/provider-batches-store';
+import { partPositions } from '../db/requests-store';
+import { ResultsCopy, type StoredOutcome } from '../db/results-store';
+import type { ProviderResultLine } from '../providers/types';
+
+/** What one part's results held beyond one line per request; stored as a results_anomalies event when not all 0. */
+export interface ResultAnomalies {
+  /** Lines whose custom id was never submitted in this part. */
+  unknownIds: number;
+  /** Lines that could not be parsed (their request, when identifiable, is errored). */
+  malformedLines: number;
+  /** Further lines for a request that already has one (not stored). */
+  duplicateLines: number;
+}
+
+/** A request of the part with no result line gets this outcome. */
+export interface LeftoverOutcome {
+  status: 'missing' | 'expired' | 'canceled';
+  message: string;
+}
+
+/** Marks a provider id whose result is already stored in this part (a repeated line is not stored twice). */
+const STORED = -1;
+const HEARTBEAT_EVERY_LINES = 1000;
+
+/**
+ * Streams one part's result lines into request_results with COPY, then one `leftover` outcome for each of the part's
+ * requests that had no line, in one transaction that also marks the part's results fetched: a part's outcomes land
+ * all at once or not at all, and a retried attempt starts clean. Lines are joined to requests by provider-side id;
+ * lines for ids never submitted and repeated lines are counted, not stored. Memory stays flat: lines arrive in
+ * blocks and COPY waits when PostgreSQL is behind.
+ */
+export async function storePartResults(
+  pool: Pool,
+  part: ProviderBatchRecord,
+  blocks: AsyncIterable<ProviderResultLine[]> | Iterable<ProviderResultLine[]>,
+  leftover: LeftoverOutcome,
+): Promise<ResultAnomalies> {
+  return inTransaction(pool, async (db) => {
+    const positions = await partPositions(db, part);
+    const copy = new ResultsCopy(db, part.batchId, part.round);
+    const anomalies: ResultAnomalies = { unknownIds: 0, malformedLines: 0, duplicateLines: 0 };
+    let seen = 0;
+    try {
+      for await (const block of blocks) {
+        for (const line of block) {
+          if (line.kind === 'malformed') anomalies.malformedLines += 1;
+          const outcome = toStoredOutcome(line);
+          if (!outcome) continue;
+          const position = positions.get(outcome.customId);
+          if (position === undefined) anomalies.unknownIds += 1;
+          else if (position === STORED) anomalies.duplicateLines += 1;
+          else {
+            positions.set(outcome.customId, STORED);
+            const behind = copy.write(position, outcome);
+            if (behind) await behind;
+          }
+        }
+        const before = seen;
+        seen += block.length;
+        if (Math.floor(seen / HEARTBEAT_EVERY_LINES) > Math.floor(before / HEARTBEAT_EVERY_LINES)) {
+          Context.current().heartbeat({ part: part.part, lines: seen });
+        }
+      }
+      const left = { status: leftover.status, errorCode: leftover.status, errorMessage: leftover.message, retryable: true };
+      for (const position of positions.values()) {
+        if (position === STORED) continue;
+        const behind = copy.write(position, left);
+        if (behind) await behind;
+      }
+    } catch (error) {
+      await copy.abort(error as Error);
+      throw error;
+    }
+    await copy.end();
+    await markPartResultsFetched(db, part);
+    if (anomalies.unknownIds || anomalies.malformedLines || anomalies.duplicateLines) {
+      await appendEvent(db, 'batch', part.batchId, 'results_anomalies', { detail: { part: part.part, ...anomalies } });
+    }
+    return anomalies;
+  });
+}
+
+/** One provider line to one stored outcome; a malformed line fails only the request it names. */
+function toStoredOutcome(line: ProviderResultLine): StoredOutcome | null {
+  switch (line.kind) {
+    case 'succeeded':
+      return {
+        customId: line.customId, status: 'succeeded', result: line.result,
+        inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens,
+      };
+    case 'malformed':
+      return line.customId
+        ? { customId: line.customId, status: 'errored', errorCode: 'malformed_result', errorMessage: line.errorMessage, retryable: true }
+        : null;
+    default:
+      return {
+        customId: line.customId, status: line.kind, errorCode: line.errorCode, errorMessage: line.errorMessage,
+        retryable: line.retryable, inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens,
+      };
+  }
+}

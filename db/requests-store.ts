@@ -1,0 +1,183 @@
+import { RESENDABLE_REQUEST_STATUSES, type RequestStatus } from '../domain/statuses';
+import { queryUnprepared, type Queryable } from './queryable';
+import type { SqlParams } from './sql-params';
+
+/**
+ * SQL for batch_requests: one row per request of a logical batch (its body, its provider-side id, the round and part
+ * it is in, its try count), read with its current outcome through the request_outcomes view.
+ */
+
+export interface NewRequest {
+  customId: string;
+  params: Record<string, unknown>;
+}
+
+export interface RequestRecord {
+  customId: string;
+  position: number;
+  status: RequestStatus;
+  result: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+  retryable: boolean | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  /** Times the request was sent to the provider (its try count). */
+  attempts: number;
+  deadLettered: boolean;
+  costUsd: number | null;
+}
+
+const INSERT_CHUNK = 1000;
+
+/** Inserts the requests of a new batch in submission order. Call in the transaction that inserts the batch. */
+export async function insertRequests(db: Queryable, batchId: string, requests: readonly NewRequest[]): Promise<void> {
+  for (let offset = 0; offset < requests.length; offset += INSERT_CHUNK) {
+    const chunk = requests.slice(offset, offset + INSERT_CHUNK);
+    await db.query(
+      `INSERT INTO batch_requests (batch_id, custom_id, position, params)
+       SELECT $1, custom_id, position, params
+         FROM unnest($2::text[], $3::int[], $4::jsonb[]) AS r(custom_id, position, params)`,
+      [batchId, chunk.map((request) => request.customId), chunk.map((_, index) => offset + index), chunk.map((request) => JSON.stringify(request.params))],
+    );
+  }
+}
+
+/** Streams one part's requests in submission order, page by page, with their provider-side ids, for the upload. */
+export async function* iterateRequestBodies(
+  db: Queryable,
+  batchId: string,
+  part: { round: number; part: number },
+  pageSize = 1000,
+): AsyncGenerator<NewRequest> {
+  let after = -1;
+  for (;;) {
+    const { rows } = await queryUnprepared(
+      db,
+      `SELECT provider_custom_id, position, params FROM batch_requests
+        WHERE batch_id = $1 AND round = $2 AND part = $3 AND position > $4
+        ORDER BY position LIMIT $5`,
+      [batchId, part.round, part.part, after, pageSize],
+    );
+    for (const row of rows) yield { customId: row.provider_custom_id, params: row.params };
+    if (rows.length < pageSize) return;
+    after = rows[rows.length - 1].position;
+  }
+}
+
+/** Keyset page through results in submission order. */
+export async function listRequests(
+  db: Queryable,
+  batchId: string,
+  page: { afterPosition?: number; limit: number; status?: RequestStatus },
+): Promise<RequestRecord[]> {
+  const { rows } = await queryUnprepared(
+    db,
+    `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens,
+            attempts, dead_lettered_at, cost_usd
+       FROM request_outcomes
+      WHERE batch_id = $1 AND position > $2 AND ($4::text IS NULL OR status = $4)
+      ORDER BY position LIMIT $3`,
+    [batchId, page.afterPosition ?? -1, page.limit, page.status ?? null],
+  );
+  return rows.map((row) => ({
+    customId: row.custom_id,
+    position: row.position,
+    status: row.status,
+    result: row.result,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    retryable: row.retryable,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    attempts: row.attempts,
+    deadLettered: row.dead_lettered_at !== null,
+    costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
+  }));
+}
+
+/** The requests of a round still to be placed in parts, with the bytes each adds to an upload. */
+export async function roundRequestSizes(db: Queryable, batchId: string, round: number): Promise<{ position: number; customId: string; bytes: number }[]> {
+  const { rows } = await db.query(
+    `SELECT position, custom_id, octet_length(params::text) + octet_length(custom_id) + 64 AS bytes
+       FROM batch_requests WHERE batch_id = $1 AND round = $2 ORDER BY position`,
+    [batchId, round],
+  );
+  return rows.map((row) => ({ position: row.position, customId: row.custom_id, bytes: row.bytes }));
+}
+
+const ASSIGN_CHUNK = 5000;
+
+/** Places requests in parts and gives each its provider-side id. */
+export async function assignRequestsToParts(
+  db: Queryable, batchId: string, assignments: readonly { position: number; part: number; providerId: string }[],
+): Promise<void> {
+  for (let offset = 0; offset < assignments.length; offset += ASSIGN_CHUNK) {
+    const chunk = assignments.slice(offset, offset + ASSIGN_CHUNK);
+    await db.query(
+      `UPDATE batch_requests r SET part = u.part, provider_custom_id = u.provider_id
+         FROM unnest($2::int[], $3::int[], $4::text[]) AS u(position, part, provider_id)
+        WHERE r.batch_id = $1 AND r.position = u.position`,
+      [batchId, chunk.map((a) => a.position), chunk.map((a) => a.part), chunk.map((a) => a.providerId)],
+    );
+  }
+}
+
+/**
+ * The body of a CTE that counts one submission of every request of a part (its try count), written in the statement
+ * that stores the part's provider id so the count happens exactly once; `stored` names the CTE of that write.
+ */
+export function countPartSubmissionSql(params: SqlParams, part: { batchId: string; round: number; part: number }, stored: string): string {
+  return `UPDATE batch_requests SET attempts = attempts + 1
+           WHERE batch_id = ${params.add(part.batchId)}::uuid AND round = ${params.add(part.round)}::integer
+             AND part = ${params.add(part.part)}::integer AND EXISTS (SELECT 1 FROM ${stored})`;
+}
+
+/** Provider-side id → position of every request of one part, to join result lines back to their requests. */
+export async function partPositions(db: Queryable, part: { batchId: string; round: number; part: number }): Promise<Map<string, number>> {
+  const { rows } = await db.query(
+    'SELECT provider_custom_id, position FROM batch_requests WHERE batch_id = $1 AND round = $2 AND part = $3',
+    [part.batchId, part.round, part.part],
+  );
+  return new Map(rows.map((row) => [row.provider_custom_id as string, row.position as number]));
+}
+
+/** Positions of the round's outcomes a follow-up round would resend (or dead-letter): $1 batch, $2 round, $4 statuses. */
+const RESENDABLE_POSITIONS = `ARRAY(SELECT o.position FROM request_results o
+  WHERE o.batch_id = $1 AND o.round = $2 AND (o.status = ANY($4::text[]) OR (o.status = 'errored' AND o.retryable IS TRUE)))`;
+
+/**
+ * Whether the batch's current round has an outcome a follow-up round would act on: one read, so the usual batch
+ * (nothing to resend) skips the resubmission transaction. Null when the batch does not exist.
+ */
+export async function hasResendableOutcomes(db: Queryable, batchId: string): Promise<{ round: number; resendable: boolean } | null> {
+  const { rows } = await db.query(
+    `SELECT b.round, EXISTS (SELECT 1 FROM request_results o WHERE o.batch_id = b.id AND o.round = b.round
+                                AND (o.status = ANY($2::text[]) OR (o.status = 'errored' AND o.retryable IS TRUE))) AS resendable
+       FROM batches b WHERE b.id = $1`,
+    [batchId, RESENDABLE_REQUEST_STATUSES],
+  );
+  return rows[0] ? { round: rows[0].round, resendable: rows[0].resendable } : null;
+}
+
+/**
+ * Of the round's resendable requests, flags those sent `maxAttempts` times as dead-lettered and moves the others to
+ * the next round (pending again: the new round has no outcome yet). Permanent errors are never resent. The positions
+ * are collected first (one pass over the round's results) and the requests found through their index: a join here is
+ * planned on the statistics of a batch inserted moments ago and can degrade to a nested loop (120,000 requests:
+ * minutes). Call in a transaction.
+ */
+export async function resendOrDeadLetterRequests(
+  db: Queryable, batchId: string, round: number, maxAttempts: number,
+): Promise<{ resent: number; deadLettered: number }> {
+  const resendable = `batch_id = $1 AND round = $2 AND dead_lettered_at IS NULL AND position = ANY (${RESENDABLE_POSITIONS})`;
+  const { rowCount: deadLettered } = await db.query(
+    `UPDATE batch_requests SET dead_lettered_at = now() WHERE ${resendable} AND attempts >= $3`,
+    [batchId, round, maxAttempts, RESENDABLE_REQUEST_STATUSES],
+  );
+  const { rowCount: resent } = await db.query(
+    `UPDATE batch_requests SET round = round + 1, part = NULL, provider_custom_id = NULL WHERE ${resendable} AND attempts < $3`,
+    [batchId, round, maxAttempts, RESENDABLE_REQUEST_STATUSES],
+  );
+  return { resent: resent ?? 0, deadLettered: deadLettered ?? 0 };
+}

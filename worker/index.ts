@@ -1,0 +1,16 @@
+/** `batchkeeper/worker`: what an app's worker process needs to run batchkeeper with its own handlers. */
+export { bundleWorkflows, createBatchkeeperWorker, type BatchkeeperWorkerOptions } from './create-worker';
+export { exampleHandlers, exampleJobExecutors } from './example-handlers';
+export type {
+  BatchFailureContext, BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobContext, JobExecutor, JobExecutorRegistry,
+} from '../activities/handlers';
+export { createProviders, type ProvidersConfig } from '../providers/registry';
+export { AnthropicBatchProvider, type AnthropicProviderOptions } from '../providers/anthropic';
+export { GeminiBatchProvider, type GeminiProviderOptions } from '../providers/gemini';
+export { OpenAIBatchProvider, type OpenAIProviderOptions } from '../providers/openai';
+export { OpenAICompatibleBatchProvider, type OpenAICompatibleOptions } from '../providers/openai-compatible';
+export { XAIBatchProvider, type XAIProviderOptions } from '../providers/xai';
+export { ProviderError } from '../providers/errors';
+export type {
+  BatchProvider, ProviderRequest, ProviderResultLine, ProviderStatusReport, SubmitInput, SubmitResult, TokenUsage,
+} from '../providers/types';

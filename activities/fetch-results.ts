@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { priceFor } from '../domain/prices';
 import { isTerminalBatchStatus } from '../domain/statuses';
 import type { BatchStatus, ResultSummary } from '../domain/types';
@@ -31,7 +32,8 @@ export function createFetchResults(deps: ActivityDeps) {
           // batch once more to find them); the provider is asked again only when that is not known.
           const resultsAvailable = part.providerBatchId !== null && ((isTerminalBatchStatus(part.status) && part.resultsAvailable)
             || (await provider.getStatus(part.providerBatchId)).resultsAvailable);
-          const counted = await storePartResults(pool, part, resultsAvailable ? provider.streamResults(part.providerBatchId!) : [], leftover);
+          const lines = resultsAvailable ? provider.streamResults(part.providerBatchId!) : [];
+          const counted = await storePartResults(pool, part, lines, leftover, (progress) => Context.current().heartbeat(progress));
           anomalies.unknownIds += counted.unknownIds;
           anomalies.malformedLines += counted.malformedLines;
           anomalies.duplicateLines += counted.duplicateLines;

@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { appendEvent } from '../db/events-store';
 import { inTransaction } from '../db/pool';
@@ -32,13 +31,15 @@ const HEARTBEAT_EVERY_LINES = 1000;
  * requests that had no line, in one transaction that also marks the part's results fetched: a part's outcomes land
  * all at once or not at all, and a retried attempt starts clean. Lines are joined to requests by provider-side id;
  * lines for ids never submitted and repeated lines are counted, not stored. Memory stays flat: lines arrive in
- * blocks and COPY waits when PostgreSQL is behind.
+ * blocks and COPY waits when PostgreSQL is behind. `heartbeat` is called every thousand lines (the activity's
+ * heartbeat, so a long ingest is not mistaken for a dead worker).
  */
 export async function storePartResults(
   pool: Pool,
   part: ProviderBatchRecord,
   blocks: AsyncIterable<ProviderResultLine[]> | Iterable<ProviderResultLine[]>,
   leftover: LeftoverOutcome,
+  heartbeat: (progress: { part: number; lines: number }) => void = () => undefined,
 ): Promise<ResultAnomalies> {
   return inTransaction(pool, async (db) => {
     const positions = await partPositions(db, part);
@@ -63,7 +64,7 @@ export async function storePartResults(
         const before = seen;
         seen += block.length;
         if (Math.floor(seen / HEARTBEAT_EVERY_LINES) > Math.floor(before / HEARTBEAT_EVERY_LINES)) {
-          Context.current().heartbeat({ part: part.part, lines: seen });
+          heartbeat({ part: part.part, lines: seen });
         }
       }
       const left = { status: leftover.status, errorCode: leftover.status, errorMessage: leftover.message, retryable: true };

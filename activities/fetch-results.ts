@@ -50,8 +50,7 @@ export function createFetchResults(deps: ActivityDeps) {
           failure: input.finalStatus === 'expired' || input.finalStatus === 'failed'
             ? { code: input.finalStatus === 'expired' ? 'deadline_exceeded' : 'failed', message: input.reason ?? input.finalStatus }
             : undefined,
-          unknownIds: anomalies.unknownIds,
-          malformedLines: anomalies.malformedLines,
+          ...anomalies,
           price: priceFor(deps.prices, batch.provider, batch.model),
         }, (params) => tracking.successSql(params)),
       );

@@ -4,6 +4,7 @@ import { inTransaction } from '../db/pool';
 import { markPartResultsFetched, type ProviderBatchRecord } from '../db/provider-batches-store';
 import { partPositions } from '../db/requests-store';
 import { ResultsCopy, type StoredOutcome } from '../db/results-store';
+import { jsonForStorage, storableDiagnostic } from '../domain/storable-text';
 import type { ProviderResultLine } from '../providers/types';
 
 /** What one part's results held beyond one line per request; stored as a results_anomalies event when not all 0. */
@@ -86,22 +87,32 @@ export async function storePartResults(
   });
 }
 
-/** One provider line to one stored outcome; a malformed line fails only the request it names. */
+/**
+ * One provider line to one stored outcome. A malformed line, or a result holding text PostgreSQL cannot store, fails
+ * only the request it names; an error message holding such text is kept with U+FFFD in its place.
+ */
 function toStoredOutcome(line: ProviderResultLine): StoredOutcome | null {
   switch (line.kind) {
-    case 'succeeded':
-      return {
-        customId: line.customId, status: 'succeeded', result: line.result,
-        inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens,
-      };
+    case 'succeeded': {
+      const tokens = { inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens };
+      const { json, unstorable } = jsonForStorage(line.result, 'result');
+      if (unstorable) {
+        return {
+          customId: line.customId, status: 'errored', errorCode: 'unstorable_result', retryable: true, ...tokens,
+          errorMessage: `the provider's answer cannot be stored: ${unstorable.path} ${unstorable.problem}`,
+        };
+      }
+      return { customId: line.customId, status: 'succeeded', resultJson: line.result === null ? undefined : json, ...tokens };
+    }
     case 'malformed':
       return line.customId
         ? { customId: line.customId, status: 'errored', errorCode: 'malformed_result', errorMessage: line.errorMessage, retryable: true }
         : null;
     default:
       return {
-        customId: line.customId, status: line.kind, errorCode: line.errorCode, errorMessage: line.errorMessage,
-        retryable: line.retryable, inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens,
+        customId: line.customId, status: line.kind, errorCode: storableDiagnostic(line.errorCode),
+        errorMessage: storableDiagnostic(line.errorMessage), retryable: line.retryable,
+        inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens,
       };
   }
 }

@@ -20,6 +20,8 @@ export interface CommandOutput {
   json: unknown;
   human: () => string;
   exitCode?: number;
+  /** The command wrote its output to stdout itself, as it went (nothing more is printed). */
+  streamed?: boolean;
 }
 
 export interface CommandSpec {

@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { BatchkeeperAdmin } from '../client/admin';
 import { BatchkeeperClient } from '../client/batchkeeper-client';
+import { UnavailableError } from '../client/errors';
 import { encryptingDataConverter } from '../codec/data-converter';
 import { loadConfig, secretValues, type TemporalConfig } from '../config/load';
 import { createPool } from '../db/pool';
@@ -15,6 +16,10 @@ export { ConfigError } from '../config/load';
 
 export interface CliContext {
   readonly taskQueue: string;
+  /** stdout, for output written as it is produced. */
+  readonly stream: NodeJS.WritableStream;
+  /** A progress line on stderr (stdout stays the command's output, JSON with --json). */
+  progress(line: string): void;
   /** BATCHKEEPER_OPERATOR: recorded with dead-letter decisions. */
   readonly operator?: string;
   temporal(): Promise<Client>;
@@ -25,9 +30,14 @@ export interface CliContext {
   close(): Promise<void>;
   /** Removes secrets (API key, database password) from text about to be printed. */
   redact(text: string): string;
+  /** The error as the operator should see it: a failed connection to PostgreSQL says so, and where. */
+  explain(error: unknown): unknown;
 }
 
-export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliContext {
+export function createCliContext(
+  env: NodeJS.ProcessEnv = process.env,
+  io: { stream: NodeJS.WritableStream; progress(line: string): void } = { stream: process.stdout, progress: (line) => process.stderr.write(`${line}\n`) },
+): CliContext {
   let settings: TemporalConfig | undefined;
   let settingsError: unknown;
   try {
@@ -59,7 +69,7 @@ export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliConte
     if (connect) {
       const open = connection;
       connected ??= open.ensureConnected().catch((error: Error) => {
-        throw new Error(`cannot reach Temporal at ${settings!.connectionOptions.address}: ${error.message}`);
+        throw new UnavailableError('Temporal', settings!.connectionOptions.address ?? 'localhost:7233', error.message.split('\n')[0]!);
       });
       await connected;
     }
@@ -69,6 +79,8 @@ export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliConte
   const context: CliContext = {
     taskQueue,
     operator,
+    stream: io.stream,
+    progress: io.progress,
     pool() {
       if (!pool) {
         const { database } = loadConfig(env, ['database']);
@@ -95,6 +107,10 @@ export function createCliContext(env: NodeJS.ProcessEnv = process.env): CliConte
     redact(text: string) {
       return secrets.reduce((out, secret) => out.split(secret).join('***'), text);
     },
+    explain(error: unknown) {
+      const reason = connectionFailure(error);
+      return pool && reason ? new UnavailableError('PostgreSQL', databaseAddress(env), reason) : error;
+    },
   };
   return context;
 }
@@ -105,6 +121,29 @@ export function cliSettings(env: NodeJS.ProcessEnv): { operator?: string; debug:
     return loadConfig(env, ['cli']).cli;
   } catch {
     return undefined;
+  }
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', '57P03']);
+
+/** Why a database connection failed (pg's own errors, node's socket errors), or undefined for any other error. */
+function connectionFailure(error: unknown): string | undefined {
+  const errors = error instanceof AggregateError ? [error, ...error.errors] : [error];
+  for (const candidate of errors) {
+    const { code, message } = (candidate ?? {}) as { code?: string; message?: string };
+    if (code && CONNECTION_CODES.has(code)) return code === '57P03' ? 'the database is starting up' : code;
+    if (message && /^(Connection terminated|timeout expired|connection timeout)/i.test(message)) return message.split('\n')[0];
+  }
+  return undefined;
+}
+
+/** host:port of DATABASE_URL, for saying where the database was not reached (never its credentials). */
+function databaseAddress(env: NodeJS.ProcessEnv): string {
+  try {
+    const url = new URL(loadConfig(env, ['database']).database.url);
+    return `${url.hostname || 'localhost'}:${url.port || '5432'}`;
+  } catch {
+    return 'DATABASE_URL';
   }
 }
 

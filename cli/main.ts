@@ -3,6 +3,8 @@
  * (or a consistency check / bulk action that found problems); 2 usage error, bad input, unknown id, or an action
  * that does not apply.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BatchkeeperError, ValidationError } from '../client/errors';
 import { UsageError, type CommandGroup, type CommandSpec, type Values } from './command';
@@ -18,17 +20,33 @@ export const GROUPS: CommandGroup[] = [batchesGroup, jobsGroup, deadLettersGroup
 
 export interface CliIo {
   stdout(text: string): void;
+  /** For output streamed as it is produced (an exported results file on stdout). */
+  stream?: NodeJS.WritableStream;
   stderr(text: string): void;
   env: NodeJS.ProcessEnv;
 }
 
 const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  stream: process.stdout,
   stderr: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
   env: process.env,
 };
 
 const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h';
+
+/** The version in package.json: beside cli/ in a checkout, above dist/ in the installed package. */
+export function packageVersion(): string {
+  for (const dir of [path.join(__dirname, '..'), path.join(__dirname, '..', '..')]) {
+    try {
+      const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'batchkeeper' && manifest.version) return manifest.version;
+    } catch {
+      // not here: look one folder up
+    }
+  }
+  return 'unknown';
+}
 
 export function topHelp(): string {
   return [
@@ -45,7 +63,9 @@ export function topHelp(): string {
     'Environment: DATABASE_URL; TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* or TEMPORAL_PROFILE;',
     '  BATCHKEEPER_TASK_QUEUE (default batchkeeper); BATCHKEEPER_OPERATOR (recorded with dead-letter decisions).',
     'Exit codes: 0 ok; 1 unexpected error, failed consistency check or partly failed bulk action;',
-    '  2 usage error, invalid input, unknown id, or an action that does not apply.',
+    '  2 usage error, invalid input (a malformed id too), unknown id, or an action that does not apply;',
+    '  3 PostgreSQL or Temporal could not be reached (the message says which, and where); 4 a wait timed out.',
+    'batchkeeper --version prints the version.',
   ].join('\n');
 }
 
@@ -98,6 +118,7 @@ function resolve(argv: string[]): Invocation | { help: string } {
   const [groupName, ...rest] = args;
   if (groupName === undefined) throw new UsageError('missing command', topHelp());
   if (isHelp(groupName)) return { help: topHelp() };
+  if (groupName === '--version' || groupName === '-V') return { help: `batchkeeper ${packageVersion()}` };
   if (groupName === 'help') {
     const group = GROUPS.find((candidate) => candidate.name === rest[0]);
     return { help: group ? groupHelp(group) : topHelp() };
@@ -162,13 +183,13 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     io.stdout(invocation.help);
     return 0;
   }
-  const ctx = createCliContext(io.env);
+  const ctx = createCliContext(io.env, { stream: io.stream ?? process.stdout, progress: (line) => io.stderr(line) });
   try {
     const output = await invocation.command.run(ctx, invocation.positionals, invocation.values);
-    io.stdout(json ? toJson(output.json) : output.human());
+    if (!output.streamed) io.stdout(json ? toJson(output.json) : output.human());
     return output.exitCode ?? 0;
   } catch (error) {
-    return report(error, json, io, ctx);
+    return report(ctx.explain(error), json, io, ctx);
   } finally {
     await ctx.close();
   }
@@ -185,5 +206,8 @@ function report(error: unknown, json: boolean, io: CliIo, ctx?: CliContext): num
   io.stderr(`error: ${message}`);
   if (error instanceof UsageError && error.help && !json) io.stderr(`\n${error.help}`);
   if (!expected && cliSettings(io.env)?.debug && error instanceof Error && error.stack) io.stderr(redact(error.stack));
-  return expected ? 2 : 1;
+  return expected ? EXIT_CODES[code] ?? 2 : 1;
 }
+
+/** Exit codes of expected failures other than 2 (usage, bad input, unknown id, not applicable). */
+const EXIT_CODES: Record<string, number> = { unavailable: 3, timeout: 4 };

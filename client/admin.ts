@@ -10,6 +10,8 @@ import { listFailedWork, type FailedWorkFilter, type FailedWorkRecord } from '..
 import { NotApplicableError, NotFoundError, ValidationError } from './errors';
 import { withWorkflowErrors } from './temporal-errors';
 import { validateRetrySettings } from './validate-batch';
+import { requireUuid } from './ids';
+import { requireStorableText } from './validate-text';
 import { buildVisibilityQuery, type WorkflowFilter } from './visibility-query';
 
 export interface WorkflowSummary {
@@ -35,6 +37,11 @@ export interface BulkResult {
   matched: number;
   done: string[];
   failed: { deadLetterId: string; error: string }[];
+}
+
+export interface BulkOptions {
+  /** Called once before the first and after every dead letter acted on. */
+  onProgress?(progress: { matched: number; done: number; failed: number }): void;
 }
 
 export interface ConsistencyReport {
@@ -70,12 +77,14 @@ export class BatchkeeperAdmin {
 
   async listDeadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
     checkLimit(filter.limit);
+    checkFilterText(filter);
     return listDeadLetters(this.pool, filter);
   }
 
   /** The oldest open dead letter, left in place. */
   async peekDeadLetter(filter: DeadLetterFilter = {}): Promise<DeadLetterRecord | null> {
     checkLimit(filter.limit);
+    checkFilterText(filter);
     return (await listDeadLetters(this.pool, { ...filter, limit: 1 }))[0] ?? null;
   }
 
@@ -105,17 +114,18 @@ export class BatchkeeperAdmin {
   }
 
   /** Requeues every open dead letter matching the filter; one failure never stops the rest. */
-  requeueDeadLetters(filter: DeadLetterFilter, decision: DeadLetterDecision = {}): Promise<BulkResult> {
+  requeueDeadLetters(filter: DeadLetterFilter, decision: DeadLetterDecision = {}, options: BulkOptions = {}): Promise<BulkResult> {
     if (decision.retry) validateRetrySettings(decision.retry, 'retry');
-    return this.bulk(filter, (id) => this.resolve(id, 'requeue', decision));
+    return this.bulk(filter, (id) => this.resolve(id, 'requeue', decision), options);
   }
 
-  discardDeadLetters(filter: DeadLetterFilter, decision: Omit<DeadLetterDecision, 'retry'> = {}): Promise<BulkResult> {
-    return this.bulk(filter, (id) => this.resolve(id, 'discard', decision));
+  discardDeadLetters(filter: DeadLetterFilter, decision: Omit<DeadLetterDecision, 'retry'> = {}, options: BulkOptions = {}): Promise<BulkResult> {
+    return this.bulk(filter, (id) => this.resolve(id, 'discard', decision), options);
   }
 
   async listFailedWork(filter: FailedWorkFilter = {}): Promise<FailedWorkRecord[]> {
     checkLimit(filter.limit);
+    checkFilterText(filter);
     return listFailedWork(this.pool, filter);
   }
 
@@ -161,7 +171,8 @@ export class BatchkeeperAdmin {
   }
 
   private async resolve(deadLetterId: string, action: 'requeue' | 'discard', decision: DeadLetterDecision): Promise<ResolveDeadLetterResult> {
-    if (typeof deadLetterId !== 'string' || !/^[0-9a-f-]{36}$/i.test(deadLetterId)) throw new NotFoundError('dead letter', String(deadLetterId));
+    checkDecisionText(decision);
+    requireUuid('dead letter', deadLetterId);
     const letter = await getDeadLetter(this.pool, deadLetterId);
     if (!letter) throw new NotFoundError('dead letter', deadLetterId);
     if (letter.resolution) {
@@ -182,9 +193,11 @@ export class BatchkeeperAdmin {
     );
   }
 
-  private async bulk(filter: DeadLetterFilter, act: (deadLetterId: string) => Promise<unknown>): Promise<BulkResult> {
+  private async bulk(filter: DeadLetterFilter, act: (deadLetterId: string) => Promise<unknown>, options: BulkOptions): Promise<BulkResult> {
+    checkFilterText(filter);
     const letters = await listDeadLetters(this.pool, { ...filter, limit: filter.limit ?? 10_000 });
     const result: BulkResult = { matched: letters.length, done: [], failed: [] };
+    options.onProgress?.({ matched: result.matched, done: 0, failed: 0 });
     const queue = [...letters];
     const workers = Array.from({ length: Math.min(8, queue.length) }, async () => {
       for (let letter = queue.shift(); letter; letter = queue.shift()) {
@@ -194,11 +207,23 @@ export class BatchkeeperAdmin {
         } catch (error) {
           result.failed.push({ deadLetterId: letter.id, error: error instanceof Error ? error.message : String(error) });
         }
+        options.onProgress?.({ matched: result.matched, done: result.done.length, failed: result.failed.length });
       }
     });
     await Promise.all(workers);
     return result;
   }
+}
+
+/** Filter values are query parameters: text PostgreSQL cannot take is refused naming the filter. */
+function checkFilterText(filter: object): void {
+  for (const [name, value] of Object.entries(filter)) if (typeof value === 'string') requireStorableText(value, name);
+}
+
+/** Who decided and why are stored with the dead letter. */
+function checkDecisionText(decision: DeadLetterDecision): void {
+  if (decision.resolvedBy !== undefined) requireStorableText(decision.resolvedBy, 'resolvedBy');
+  if (decision.note !== undefined) requireStorableText(decision.note, 'note');
 }
 
 /** A row limit must be a whole number; NaN or text would otherwise reach Temporal or SQL. */

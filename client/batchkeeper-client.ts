@@ -19,7 +19,7 @@ import { listStepAttempts, type StepAttemptRecord } from '../db/steps-store';
 import { getOpenDeadLetter, type DeadLetterRecord } from '../db/dead-letters-store';
 import { listRequests, type RequestRecord } from '../db/requests-store';
 import { DEFAULT_MAX_AGE_MS, DEFAULT_POLL_SCHEDULE_MS } from '../domain/poll-schedule';
-import { IdempotencyConflictError, NotApplicableError, NotFoundError, ValidationError } from './errors';
+import { IdempotencyConflictError, NotApplicableError, NotFoundError, ValidationError, WaitTimeoutError } from './errors';
 import { withWorkflowErrors } from './temporal-errors';
 import { requireUuid } from './ids';
 import { validateSubmitBatch, type SubmitBatchInput } from './validate-batch';
@@ -294,7 +294,7 @@ async function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefined
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+        timer = setTimeout(() => reject(new WaitTimeoutError(what, timeoutMs)), timeoutMs);
       }),
     ]);
   } finally {

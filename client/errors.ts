@@ -33,3 +33,17 @@ export class IdempotencyConflictError extends BatchkeeperError {
     super(`idempotency key ${JSON.stringify(idempotencyKey)} was already used for a different submission (${detail})`, 'idempotency_conflict');
   }
 }
+
+/** A service batchkeeper needs could not be reached; `service` and `where` name it. Nothing was changed. */
+export class UnavailableError extends BatchkeeperError {
+  constructor(readonly service: 'PostgreSQL' | 'Temporal', readonly where: string, reason: string) {
+    super(`cannot reach ${service} at ${where}: ${reason}`, 'unavailable');
+  }
+}
+
+/** A wait ended before the batch or job did; it goes on. */
+export class WaitTimeoutError extends BatchkeeperError {
+  constructor(readonly what: string, readonly timeoutMs: number) {
+    super(`${what} is still running after ${timeoutMs} ms of waiting`, 'timeout');
+  }
+}

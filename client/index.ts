@@ -4,9 +4,11 @@
  */
 export { BatchkeeperClient, type BatchDetails, type BatchkeeperClientOptions, type StartedJob, type SubmittedBatch } from './batchkeeper-client';
 export {
-  BatchkeeperAdmin, type BulkResult, type ConsistencyReport, type DeadLetterDecision, type WorkflowSummary,
+  BatchkeeperAdmin, type BulkOptions, type BulkResult, type ConsistencyReport, type DeadLetterDecision, type WorkflowSummary,
 } from './admin';
-export { BatchkeeperError, IdempotencyConflictError, NotApplicableError, NotFoundError, ValidationError } from './errors';
+export {
+  BatchkeeperError, IdempotencyConflictError, NotApplicableError, NotFoundError, UnavailableError, ValidationError, WaitTimeoutError,
+} from './errors';
 export { installSweepSchedule, SWEEP_SCHEDULE_ID } from './schedules';
 export type { SubmitBatchInput } from './validate-batch';
 export type { StartJobInput } from './validate-job';

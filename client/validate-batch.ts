@@ -1,6 +1,7 @@
 import { KNOWN_PROVIDER_LIMITS, lookupLimits, MAX_LOGICAL_REQUESTS, type ProviderLimitsTable } from '../domain/provider-limits';
 import { validateRetrySettings as checkRetrySettings } from '../domain/retry-policy';
 import { ValidationError } from './errors';
+import { requireStorableJson, requireStorableText } from './validate-text';
 
 /** What an app passes to submitBatch. */
 export interface SubmitBatchInput {
@@ -32,16 +33,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
 }
 
-/** Size of the value as stored (JSON); a value JSON cannot carry (BigInt, a cycle) is rejected naming the field. */
-function byteLength(value: unknown, field: string): number {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch {
-    throw new ValidationError(field, 'must be JSON (no BigInt values or circular references)');
-  }
-  return Buffer.byteLength(json ?? '', 'utf8');
-}
 
 /**
  * Rejects bad input with a ValidationError naming the field. Runs before any write, so a rejected submission leaves
@@ -75,13 +66,15 @@ export function validateSubmitBatch(
     if (!/^[^\x00-\x1f\x7f]{1,256}$/u.test(request.customId)) {
       throw new ValidationError(`${where}.customId`, 'must be 1-256 characters without control characters');
     }
+    // Results are joined back by this id: it must be stored exactly as given, or the app could not find its result.
+    requireStorableText(request.customId, `${where}.customId`);
     if (seen.has(request.customId)) throw new ValidationError(`${where}.customId`, `duplicate custom id ${JSON.stringify(request.customId)}`);
     seen.add(request.customId);
     if (!isPlainObject(request.params)) throw new ValidationError(`${where}.params`, 'must be an object (the provider request body)');
     if ('model' in request.params && request.params.model !== model) {
       throw new ValidationError(`${where}.params.model`, `differs from the batch model ${JSON.stringify(model)}; one model per batch`);
     }
-    const bytes = byteLength(request.params, `${where}.params`);
+    const bytes = requireStorableJson(request.params, `${where}.params`);
     // A single request must fit in one provider batch; the batch as a whole is split as needed.
     if (bytes > limits.maxBytes) {
       throw new ValidationError(`${where}.params`, `${bytes} bytes exceed ${provider}'s limit of ${limits.maxBytes} bytes per batch`);
@@ -97,11 +90,12 @@ export function validateSubmitBatch(
   }
   if (metadata !== undefined) {
     if (!isPlainObject(metadata)) throw new ValidationError('metadata', 'must be a plain JSON object');
-    if (byteLength(metadata, 'metadata') > MAX_METADATA_BYTES) throw new ValidationError('metadata', `must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
+    if (requireStorableJson(metadata, 'metadata') > MAX_METADATA_BYTES) throw new ValidationError('metadata', `must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
   }
   if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > 200)) {
     throw new ValidationError('idempotencyKey', 'must be a string of 1-200 characters');
   }
+  if (idempotencyKey !== undefined) requireStorableText(idempotencyKey, 'idempotencyKey');
   if (pollScheduleMs !== undefined) {
     if (!Array.isArray(pollScheduleMs) || pollScheduleMs.length === 0 || pollScheduleMs.length > 50) {
       throw new ValidationError('pollScheduleMs', 'must be an array of 1-50 delays in milliseconds');

@@ -309,8 +309,10 @@ export async function completeResults(
     failure?: { code: string; message: string };
     /** Terminal statuses the final status may replace. */
     replaceable?: BatchStatus[];
+    /** Result lines of this round beyond one per request (added to the batch's counts over all rounds). */
     unknownIds: number;
     malformedLines: number;
+    duplicateLines: number;
     /** Prices per million tokens, already discounted for batch use; null when unknown (cost stays null). */
     price?: { inputPerMTokUsd: number; outputPerMTokUsd: number } | null;
   },
@@ -327,10 +329,11 @@ export async function completeResults(
   const totals = await outcomeTotals(db, batchId);
   const { rows: rolledUp } = await db.query(
     `UPDATE batches b SET input_tokens = $2, output_tokens = $3, cost_usd = $4::numeric,
+            unknown_ids = b.unknown_ids + $5, malformed_lines = b.malformed_lines + $6, duplicate_lines = b.duplicate_lines + $7,
             results_fetched_at = COALESCE(b.results_fetched_at, now()), updated_at = now()
       WHERE b.id = $1
-      RETURNING cost_usd, dead_lettered_requests, status`,
-    [batchId, totals.inputTokens, totals.outputTokens, totals.costUsd],
+      RETURNING cost_usd, dead_lettered_requests, status, ${ANOMALY_COLUMNS}`,
+    [batchId, totals.inputTokens, totals.outputTokens, totals.costUsd, options.unknownIds, options.malformedLines, options.duplicateLines],
   );
   let status: BatchStatus = rolledUp[0].status;
   if (options.finalStatus) {
@@ -342,24 +345,28 @@ export async function completeResults(
     }
     status = (await transition(db, batchId, options.finalStatus, 'finalized', set, options.failure ?? {}, options.replaceable))!.status;
   }
-  const summary = toResultSummary(totals);
-  summary.unknownIds = options.unknownIds;
-  summary.malformedLines = options.malformedLines;
+  const summary = toResultSummary(totals, rolledUp[0]);
   summary.costUsd = rolledUp[0].cost_usd === null ? null : Number(rolledUp[0].cost_usd);
   summary.deadLetteredRequests = rolledUp[0].dead_lettered_requests;
   await appendEvent(db, 'batch', batchId, 'results_stored', { detail: { ...summary } }, also);
   return { ...summary, status };
 }
 
+/** The outcome counts of the requests' current rounds, with the result anomalies counted over all rounds. */
 export async function summarizeRequests(db: Queryable, batchId: string): Promise<ResultSummary> {
-  return toResultSummary(await outcomeTotals(db, batchId));
+  const { rows } = await db.query(`SELECT ${ANOMALY_COLUMNS} FROM batches WHERE id = $1`, [batchId]);
+  if (!rows[0]) throw new Error(`batch ${batchId} does not exist`);
+  return toResultSummary(await outcomeTotals(db, batchId), rows[0]);
 }
 
-function toResultSummary(totals: OutcomeTotals): ResultSummary {
-  const summary: ResultSummary = { succeeded: 0, errored: 0, expired: 0, canceled: 0, missing: 0, unknownIds: 0, malformedLines: 0 };
-  for (const [status, count] of Object.entries(totals.counts)) {
-    if (status in summary) summary[status as keyof ResultSummary] = count;
-  }
+const ANOMALY_COLUMNS = 'unknown_ids, malformed_lines, duplicate_lines';
+
+function toResultSummary(totals: OutcomeTotals, anomalies: Record<string, any>): ResultSummary {
+  const summary: ResultSummary = {
+    succeeded: 0, errored: 0, expired: 0, canceled: 0, missing: 0,
+    unknownIds: anomalies.unknown_ids, malformedLines: anomalies.malformed_lines, duplicateLines: anomalies.duplicate_lines,
+  };
+  for (const status of ['succeeded', 'errored', 'expired', 'canceled', 'missing'] as const) summary[status] = totals.counts[status] ?? 0;
   return summary;
 }
 

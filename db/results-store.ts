@@ -13,7 +13,8 @@ import type { Queryable } from './queryable';
 /** One request's outcome as stored. */
 export interface OutcomeRow {
   status: Exclude<RequestStatus, 'pending'>;
-  result?: unknown;
+  /** The result as JSON text, already checked to be storable (domain/storable-text.ts jsonForStorage). */
+  resultJson?: string;
   errorCode?: string;
   errorMessage?: string;
   retryable?: boolean;
@@ -61,7 +62,7 @@ export class ResultsCopy {
     if (this.failure) throw this.failure;
     // Only the free-text fields can hold characters COPY treats specially; ids, numbers and the status cannot.
     const line = `${this.batchId}\t${this.round}\t${position}\t${outcome.status}\t${
-      copyText(outcome.result === undefined || outcome.result === null ? null : JSON.stringify(outcome.result))}\t${
+      copyText(outcome.resultJson ?? null)}\t${
       copyText(outcome.errorCode ?? null)}\t${copyText(outcome.errorMessage ?? null)}\t${
       outcome.retryable === undefined ? '\\N' : String(outcome.retryable)}\t${
       integerOrNull(outcome.inputTokens)}\t${integerOrNull(outcome.outputTokens)}`;

@@ -41,6 +41,8 @@ export interface ResultSummary {
   unknownIds: number;
   /** Lines that could not be parsed (their request, when identifiable, is marked errored). */
   malformedLines: number;
+  /** Further lines for a request that already had one (ignored). */
+  duplicateLines: number;
   /** Priced from the worker's price table with the batch discount; null when the model has no price. */
   costUsd?: number | null;
   /** Requests that failed retryably after their last allowed submission. */

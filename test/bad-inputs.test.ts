@@ -10,7 +10,8 @@
 import assert from 'node:assert/strict';
 import { runCli, type CliRun } from './support/run-cli';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -42,6 +43,8 @@ interface CliCase {
   id: string;
   category: string;
   args: unknown[];
+  /** Variables that differ from the test environment's (an unreachable database, say). */
+  env?: Record<string, string>;
   expect: { exitCode: number; code?: string; field?: string; message?: string; json?: unknown };
 }
 interface ProviderCase {
@@ -77,7 +80,15 @@ const GENERATORS: Record<string, (spec: any) => unknown> = {
   $fill: ({ count, with: value }: { count: number; with: unknown }) => new Array(count).fill(materialize(value)),
   $bigint: (digits: string) => BigInt(digits),
   $json: (value: unknown) => JSON.stringify(materialize(value)),
+  /** A temporary file with these lines (removed with the test's folder); its path. */
+  $file: (lines: string[]) => {
+    const file = path.join(scratchDir, `${randomUUID()}.jsonl`);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    return file;
+  },
 };
+
+const scratchDir = mkdtempSync(path.join(tmpdir(), 'bk-bad-inputs-'));
 
 /** Replaces placeholders and runs generators (a one-key object whose key names a generator). */
 function materialize(value: unknown): any {
@@ -185,6 +196,7 @@ after(async () => {
   worker?.shutdown();
   await running?.catch(() => undefined);
   await proxy?.close();
+  rmSync(scratchDir, { recursive: true, force: true });
   await env?.teardown();
 });
 
@@ -303,24 +315,25 @@ describe('client API: strings built to break SQL are stored and used verbatim', 
 // ---- CLI ----
 
 
-function runBatchkeeper(args: string[]): Promise<CliRun> {
+function runBatchkeeper(args: string[], overrides: Record<string, string> = {}): Promise<CliRun> {
   return runCli(args, {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        DATABASE_URL: env.databaseUrl,
-        TEMPORAL_ADDRESS: process.env.BATCHKEEPER_TEST_TEMPORAL_ADDRESS,
-        TEMPORAL_NAMESPACE: 'default',
-        BATCHKEEPER_TASK_QUEUE: env.taskQueue,
-        BATCHKEEPER_OPERATOR: 'bad-inputs-test',
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATABASE_URL: env.databaseUrl,
+    TEMPORAL_ADDRESS: process.env.BATCHKEEPER_TEST_TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE: 'default',
+    BATCHKEEPER_TASK_QUEUE: env.taskQueue,
+    BATCHKEEPER_OPERATOR: 'bad-inputs-test',
+    ...overrides,
   });
 }
 
-describe('CLI: exit 2 and a message naming the cause', { concurrency: 3 }, () => {
+describe('CLI: a non-zero exit and a message naming the cause', { concurrency: 3 }, () => {
   for (const item of corpus.cli) {
     test(`${item.id} (${item.category})`, { timeout: 60_000 }, async () => {
       const args = (materialize(item.args) as string[]).concat('--json');
       const before_ = await tableCounts();
-      const run = await runBatchkeeper(args);
+      const run = await runBatchkeeper(args, item.env);
       const detail = `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`;
       assert.equal(run.code, item.expect.exitCode, detail);
       const output = JSON.parse(run.stdout) as { error?: { code: string; message: string; field?: string } };
@@ -390,7 +403,13 @@ async function runProviderCase(item: ProviderCase): Promise<void> {
   if (expect.anomalies) {
     const events = (await env.client.getTimeline('batch', batchId)).filter((event) => event.kind === 'results_anomalies');
     assert.equal(events.length, 1, 'anomalies are recorded once');
-    assert.deepEqual(events[0]!.detail, { part: 0, unknownIds: 0, malformedLines: 0, duplicateLines: 0, ...expect.anomalies });
+    const stored = { unknownIds: 0, malformedLines: 0, duplicateLines: 0, ...expect.anomalies };
+    assert.deepEqual(events[0]!.detail, { part: 0, ...stored });
+    // The handler is told the same counts (its summary once said 0 unknown ids while the event said 2).
+    const { rows } = await env.pool.query(
+      'SELECT unknown_ids, malformed_lines, duplicate_lines FROM public.handler_calls WHERE batch_id = $1', [batchId],
+    );
+    assert.deepEqual(rows, [{ unknown_ids: stored.unknownIds, malformed_lines: stored.malformedLines, duplicate_lines: stored.duplicateLines }], "the handler's summary");
   }
   if (expect.retriedStep) {
     const step = steps.find((entry) => entry.step === expect.retriedStep);

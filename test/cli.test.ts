@@ -251,12 +251,15 @@ test('unknown and malformed ids, bad flags: exit 2 with a message naming the inp
   assert.equal(requeue.code, 2);
   assert.match(requeue.stderr, new RegExp(`dead letter "${unknownLetter}" does not exist`));
 
-  const malformed = await cli(['batches', 'show', 'not-a-batch-id']);
+  const malformed = await cli(['batches', 'show', 'not-a-batch-id', '--json']);
   assert.equal(malformed.code, 2);
-  assert.match(malformed.stderr, /"not-a-batch-id"/);
+  assert.match(malformed.stderr, /batchId: "not-a-batch-id" is not a well-formed batch id/);
+  assert.deepEqual(JSON.parse(malformed.stdout).error, {
+    code: 'invalid_input', field: 'batchId', message: 'batchId: "not-a-batch-id" is not a well-formed batch id (a UUID such as 2f1c8a4e-9b7d-4c3e-8a5f-0d6e7b1c2a90)',
+  });
   const malformedLetter = await cli(['dead-letters', 'discard', 'x'.repeat(8) + '-'.repeat(28)]);
   assert.equal(malformedLetter.code, 2);
-  assert.match(malformedLetter.stderr, /dead letter "x{8}-{28}" does not exist/);
+  assert.match(malformedLetter.stderr, /deadLetterId: "x{8}-{28}" is not a well-formed dead letter id/);
 
   const badDuration = await cli(['batches', 'extend-deadline', batchA, '--by', 'soon', '--json']);
   assert.equal(badDuration.code, 2);

@@ -44,7 +44,7 @@ test('outcomes written through COPY read back exactly, including text COPY escap
     const copy = new ResultsCopy(client, batchId, 1);
     for (const [index, text] of TRICKY.entries()) {
       const outcome: StoredOutcome = index % 2 === 0
-        ? { customId: `p-r-${index}`, status: 'succeeded', result: { content: text, nested: [text] }, inputTokens: index, outputTokens: 7 }
+        ? { customId: `p-r-${index}`, status: 'succeeded', resultJson: JSON.stringify({ content: text, nested: [text] }), inputTokens: index, outputTokens: 7 }
         : { customId: `p-r-${index}`, status: 'errored', errorCode: 'server_error', errorMessage: text, retryable: index % 3 === 0 };
       await copy.write(positions.get(outcome.customId)!, outcome);
     }
@@ -87,7 +87,7 @@ test('an aborted COPY stores nothing and leaves the connection usable for the ro
   const failure = new Error('download cut');
   await assert.rejects(inTransaction(db.pool, async (client) => {
     const copy = new ResultsCopy(client, batchId, 1);
-    await copy.write(0, { status: 'succeeded', result: { ok: true } });
+    await copy.write(0, { status: 'succeeded', resultJson: JSON.stringify({ ok: true }) });
     await copy.abort(failure);
     throw failure;
   }), /download cut/);

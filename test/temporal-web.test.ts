@@ -51,11 +51,12 @@ async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 /** The markdown Temporal Web renders for a User Metadata section (each is an <iframe title="output"> under its <h3>). */
+function metadataFrame(page: Page, heading: string) {
+  return page.locator(`xpath=//h3[normalize-space()="${heading}"]/ancestor::div[.//iframe[@title="output"]][1]//iframe[@title="output"]`).first();
+}
+
 function metadataSection(page: Page, heading: string): FrameLocator {
-  return page
-    .locator(`xpath=//h3[normalize-space()="${heading}"]/ancestor::div[.//iframe[@title="output"]][1]//iframe[@title="output"]`)
-    .first()
-    .contentFrame();
+  return metadataFrame(page, heading).contentFrame();
 }
 
 test('an operator finds a dead-lettered batch in Temporal Web by query and sees its failure', { timeout: 90_000 }, async (t) => {
@@ -115,7 +116,7 @@ test('an operator finds a dead-lettered batch in Temporal Web by query and sees 
     await screenshot(page, '2b-workflow-history-failed-activity');
   });
 
-  await t.test('User Metadata renders the summary and the current details with the dead-letter line', async () => {
+  await t.test('User Metadata renders the summary and the current details, the requeue command first and visible', async () => {
     await page.getByRole('tab', { name: 'User Metadata' }).click();
     await page.waitForURL(/\/user-metadata$/);
     await metadataSection(page, 'Summary').getByText('openai model-x · 3 requests · handler always-fails').waitFor();
@@ -125,7 +126,15 @@ test('an operator finds a dead-lettered batch in Temporal Web by query and sees 
     const text = await current.locator('body').innerText();
     assert.match(text, /DEAD-LETTERED at step dispatch_handler after 2 tries/);
     assert.match(text, new RegExp(`Error: ${ERROR_MESSAGE}`), "the error class and message of the dead letter");
-    assert.ok(text.includes(deadLetter!.id), 'the dead letter id an operator requeues or discards');
+    assert.ok(text.includes(deadLetter!.id), 'the dead letter id');
+    // The one-command requeue, whole on one line, inside the panel as it opens (no scrolling).
+    const command = current.getByText(`npx batchkeeper batches requeue ${batchId}`, { exact: true });
+    await command.waitFor({ state: 'visible' });
+    const [line, panel] = [await command.boundingBox(), await metadataFrame(page, 'Current Details').boundingBox()];
+    assert.ok(line && panel, 'the command line and the panel are laid out');
+    assert.ok(line.y >= panel.y && line.y + line.height <= panel.y + panel.height, `the command is inside the visible panel (${JSON.stringify({ line, panel })})`);
+    assert.ok(line.height < 40, 'on one line');
+    await current.getByText(`npx batchkeeper batches discard ${batchId}`, { exact: true }).waitFor({ state: 'visible' });
     assert.match(text, /Tries: .*dispatch_handler ×2/);
     await screenshot(page, '3-user-metadata-current-details');
   });

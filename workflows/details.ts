@@ -1,18 +1,27 @@
 /** The "current details" text Temporal Web shows for a running batch or job (markdown). */
-import type { BatchWorkflowState, DeadLetterInfo, JobWorkflowState, StepProgress } from '../domain/types';
+import { deadLetterCommands } from '../domain/operator-commands';
+import type { BatchWorkflowState, DeadLetterInfo, JobWorkflowState, StepProgress, SubjectKind } from '../domain/types';
 
 function stepsLine(steps: Partial<Record<string, StepProgress>>): string {
   const parts = Object.entries(steps).map(([step, progress]) => `${step} ×${progress?.attempt ?? 0}`);
   return parts.length ? parts.join(', ') : '-';
 }
 
-function deadLetterLines(letter: DeadLetterInfo | undefined): string[] {
+/**
+ * A parked step comes first, with the two commands that resolve it, each complete on one line of its own code block
+ * so that it is visible without scrolling and runs as pasted.
+ */
+function deadLetterLines(letter: DeadLetterInfo | undefined, kind: SubjectKind, subjectId: string): string[] {
   if (!letter) return [];
+  const commands = deadLetterCommands(kind, subjectId);
+  const ends = kind === 'batch' ? 'the batch ends failed and its handler\'s onFailure runs' : 'the job ends discarded and its executor\'s onFailure runs';
   return [
-    `**DEAD-LETTERED** at step \`${letter.step}\` after ${letter.tryCount} tries${letter.nonRetryable ? ' (non-retryable)' : ''}`,
+    `**DEAD-LETTERED** at step \`${letter.step}\` after ${letter.tryCount} tries${letter.nonRetryable ? ' (non-retryable)' : ''}. Requeue (the step runs again with a fresh try count):`,
+    '```\n' + commands.requeue + '\n```',
+    `Or discard (${ends}):`,
+    '```\n' + commands.discard + '\n```',
     `**${letter.errorClass}:** ${letter.errorMessage}`,
-    `Dead letter ${letter.deadLetterId}, since ${letter.since}. Requeue (or discard) with:`,
-    '```\nnpx batchkeeper dead-letters requeue\n  ' + letter.deadLetterId + '\n```',
+    `Dead letter ${letter.deadLetterId}, since ${letter.since}.`,
   ];
 }
 
@@ -20,6 +29,7 @@ export function describeBatch(state: BatchWorkflowState): string {
   const counts = state.counts;
   const lastError = Object.values(state.steps).find((step) => step?.lastError)?.lastError;
   return [
+    ...deadLetterLines(state.deadLetter, 'batch', state.batchId),
     `**Status:** ${state.status} (${state.phase})`,
     counts
       ? `Requests: ${counts.total} total, ${counts.processing} processing, ${counts.succeeded} succeeded, ${counts.errored} errored, ${counts.expired} expired, ${counts.canceled} canceled`
@@ -34,17 +44,16 @@ export function describeBatch(state: BatchWorkflowState): string {
     state.deadlineAt ? `Deadline: ${state.deadlineAt}` : undefined,
     `Tries: ${stepsLine(state.steps)}`,
     lastError && !state.deadLetter ? `Last error: ${lastError}` : undefined,
-    ...deadLetterLines(state.deadLetter),
   ].filter((line): line is string => Boolean(line)).join('\n\n');
 }
 
 export function describeJob(state: JobWorkflowState): string {
   const lastError = Object.values(state.steps).find((step) => step?.lastError)?.lastError;
   return [
+    ...deadLetterLines(state.deadLetter, 'job', state.jobId),
     `**Status:** ${state.status} (${state.phase})`,
     `Type: ${state.jobType}`,
     `Tries: ${stepsLine(state.steps)}`,
     lastError && !state.deadLetter ? `Last error: ${lastError}` : undefined,
-    ...deadLetterLines(state.deadLetter),
   ].filter((line): line is string => Boolean(line)).join('\n\n');
 }

@@ -4,7 +4,7 @@
  * waits for an operator to requeue (fresh try count, optionally new retry settings) or discard it.
  */
 import {
-  ActivityFailure, ApplicationFailure, condition, proxyActivities, setHandler, upsertSearchAttributes, uuid4,
+  ActivityFailure, ApplicationFailure, condition, patched, proxyActivities, setHandler, upsertSearchAttributes, uuid4,
   workflowInfo, type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -13,6 +13,8 @@ import { DEAD_LETTERED, FAILED_STEP, TRY_COUNT } from '../domain/search-attribut
 import type {
   DeadLetterInfo, ResolveDeadLetterInput, RetrySettings, StepName, StepProgress, SubjectKind,
 } from '../domain/types';
+
+const TRY_COUNT_ON_RETRIED_SUCCESS = 'try-count-on-retried-success';
 
 /** Bookkeeping in PostgreSQL must outlast a database outage, so it retries without limit. */
 export const bookkeeping = proxyActivities<Activities>({
@@ -89,7 +91,11 @@ export class StepRunner {
       const activities = proxyActivities<Activities>({ ...timeouts, retry: toRetryPolicy(settings) });
       try {
         const value = await call(activities);
-        this.steps[step] = { attempt: value.attempt ?? 1 };
+        const attempt = value.attempt ?? 1;
+        this.steps[step] = { attempt };
+        // A step that needed retries shows its try count in visibility ("jobs that needed retries"). Runs recorded
+        // before this carry no marker and replay without the upsert; the marker is written only when it applies.
+        if (attempt > 1 && patched(TRY_COUNT_ON_RETRIED_SUCCESS)) upsertSearchAttributes([{ key: TRY_COUNT, value: attempt }]);
         this.host.changed();
         return { ok: true, value };
       } catch (error) {

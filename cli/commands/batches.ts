@@ -1,16 +1,16 @@
 /** `batchkeeper batches ...`: find, inspect and act on provider batches. */
 import { requireUuid } from '../../client/ids';
-import { NotApplicableError } from '../../client/errors';
 import { batchStateQuery } from '../../domain/definitions';
-import type { BatchWorkflowState, RequestStatus } from '../../domain/types';
+import type { BatchWorkflowState } from '../../domain/types';
 import type { BatchRecord } from '../../db/batches-store';
-import {
-  DECISION_OPTIONS, LIMIT_OPTION, RETRY_OPTIONS, UsageError, isoTime, oneOf, operatorName, parseDuration, positiveInt,
-  retryFlags, str, type CommandGroup, type CommandSpec,
-} from '../command';
+import { UsageError, isoTime, parseDuration, str, type CommandGroup, type CommandSpec } from '../command';
 import type { CliContext } from '../context';
-import { dash, fields, table, time, timeWithDistance, truncate } from '../format';
+import { dash, fields, time, timeWithDistance, truncate } from '../format';
 import { deadLetterBlock } from './dead-letters';
+import { results } from './batch-results';
+import { submit } from './batch-submit';
+import { wait } from './batch-wait';
+import { resolveBySubject } from './resolve-by-subject';
 import { countCommand, listCommand, liveState, stepsTable, timelineTable } from './workflows';
 
 /** Checks the id before connecting anywhere, then connects. */
@@ -18,8 +18,6 @@ async function clientFor(ctx: CliContext, batchId: string) {
   requireUuid('batch', batchId);
   return ctx.client();
 }
-
-const REQUEST_STATUSES: readonly RequestStatus[] = ['pending', 'succeeded', 'errored', 'expired', 'canceled', 'missing'];
 
 function overview(batch: BatchRecord, executionStatus: string, live: BatchWorkflowState | null): string {
   const counts: Record<string, number | undefined> = { ...batch.requestCounts };
@@ -71,41 +69,6 @@ const show: CommandSpec = {
   },
 };
 
-const results: CommandSpec = {
-  name: 'results',
-  summary: 'per-request results in submission order (prints result bodies)',
-  args: ['batchId'],
-  options: {
-    status: { type: 'string', value: 'S', description: `only requests in this status: ${REQUEST_STATUSES.join(', ')}` },
-    after: { type: 'string', value: 'POS', description: 'start after this position (the "next" of the previous page)' },
-    ...LIMIT_OPTION,
-  },
-  async run(ctx, [batchId], values) {
-    requireUuid('batch', batchId);
-    const status = oneOf('--status', str(values, 'status'), REQUEST_STATUSES);
-    const afterRaw = str(values, 'after');
-    const after = afterRaw === undefined ? undefined : afterRaw === '0' ? 0 : positiveInt(values, 'after', Number.MAX_SAFE_INTEGER);
-    const limit = positiveInt(values, 'limit', 1000);
-    const page = await (await ctx.client()).listResults(batchId, { status, after, limit });
-    return {
-      json: page,
-      human: () => {
-        if (!page.items.length) return 'no results match';
-        const rows = table(
-          ['POS', 'CUSTOM ID', 'STATUS', 'TOKENS', 'ERROR', 'RESULT'],
-          page.items.map((item) => [
-            String(item.position), item.customId, item.status,
-            item.inputTokens === null ? '-' : `${item.inputTokens}/${item.outputTokens ?? 0}`,
-            item.errorCode ? `${item.errorCode}${item.errorMessage ? `: ${truncate(item.errorMessage, 60)}` : ''}` : '-',
-            item.result === null || item.result === undefined ? '-' : JSON.stringify(item.result),
-          ]),
-        );
-        return page.next === undefined ? rows : `${rows}\nmore: --after ${page.next}`;
-      },
-    };
-  },
-};
-
 const simpleActions: CommandSpec[] = [
   {
     name: 'poll-now',
@@ -146,39 +109,10 @@ const simpleActions: CommandSpec[] = [
   },
 ];
 
-/** requeue/discard by batch id: acts on the batch's open dead letter. */
-function resolveByBatch(action: 'requeue' | 'discard'): CommandSpec {
-  return {
-    name: action,
-    summary: action === 'requeue'
-      ? "run the batch's dead-lettered step again with a fresh try count"
-      : "discard the batch's dead-lettered step: the batch ends failed and its handler's onFailure runs",
-    args: ['batchId'],
-    options: action === 'requeue' ? { ...RETRY_OPTIONS, ...DECISION_OPTIONS } : DECISION_OPTIONS,
-    async run(ctx, [batchId], values) {
-      requireUuid('batch', batchId);
-      const retry = action === 'requeue' ? retryFlags(values) : undefined;
-      const { deadLetter, batch } = await (await ctx.client()).getBatch(batchId);
-      if (!deadLetter) throw new NotApplicableError(`batch ${batch.id} has no open dead letter: nothing to ${action}`);
-      const admin = await ctx.admin();
-      const decision = { resolvedBy: operatorName(ctx), note: str(values, 'note') };
-      const result = action === 'requeue'
-        ? await admin.requeueDeadLetter(deadLetter.id, { ...decision, retry })
-        : await admin.discardDeadLetter(deadLetter.id, decision);
-      return {
-        json: { batchId: batch.id, step: deadLetter.step, ...result },
-        human: () => action === 'requeue'
-          ? `requeued step ${deadLetter.step} of batch ${batch.id} (dead letter ${result.deadLetterId}, was at ${deadLetter.tryCount} tries)`
-          : `discarded step ${deadLetter.step} of batch ${batch.id} (dead letter ${result.deadLetterId}): the batch ends failed`,
-      };
-    },
-  };
-}
-
 export const batchesGroup: CommandGroup = {
   name: 'batches',
-  summary: 'provider batches: list, count, show, results, poll-now, cancel, extend-deadline, requeue, discard',
+  summary: 'provider batches: list, count, show, results, submit, wait, poll-now, cancel, extend-deadline, requeue, discard',
   commands: [
-    listCommand('batch'), countCommand('batch'), show, results, ...simpleActions, resolveByBatch('requeue'), resolveByBatch('discard'),
+    listCommand('batch'), countCommand('batch'), show, results, submit, wait, ...simpleActions, resolveBySubject('batch', 'requeue'), resolveBySubject('batch', 'discard'),
   ],
 };

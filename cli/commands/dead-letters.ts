@@ -1,11 +1,13 @@
 /** `batchkeeper dead-letters ...`: the queue of parked steps, and the operator's requeue/discard decisions. */
-import type { BulkResult } from '../../client/admin';
+import type { BulkOptions, BulkResult } from '../../client/admin';
 import { requireUuid } from '../../client/ids';
 import type { DeadLetterRecord } from '../../db/dead-letters-store';
+import { deadLetterCommands } from '../../domain/operator-commands';
 import {
   DEAD_LETTER_FILTER_OPTIONS, DECISION_OPTIONS, LIMIT_OPTION, RETRY_OPTIONS, UsageError, deadLetterFilter, flag,
   hasFilter, operatorName, retryFlags, str, type CommandGroup, type CommandOutput, type CommandSpec,
 } from '../command';
+import type { CliContext } from '../context';
 import { dash, fields, indent, table, time, truncate } from '../format';
 
 /** A dead letter as a label/value block (batches show, jobs show, dead-letters peek). */
@@ -24,9 +26,8 @@ export function deadLetterBlock(letter: DeadLetterRecord): string {
   ];
   if (letter.resolutionNote) pairs.push(['note', letter.resolutionNote]);
   if (!letter.resolution) {
-    pairs.push(['act', letter.subjectKind === 'batch'
-      ? `batchkeeper batches requeue ${letter.subjectId}  |  batchkeeper batches discard ${letter.subjectId}`
-      : `batchkeeper dead-letters requeue ${letter.id}  |  batchkeeper dead-letters discard ${letter.id}`]);
+    const commands = deadLetterCommands(letter.subjectKind, letter.subjectId);
+    pairs.push(['requeue', commands.requeue], ['discard', commands.discard]);
   }
   return `Dead letter ${letter.id} (${state})\n${fields(pairs)}`;
 }
@@ -40,6 +41,18 @@ function deadLetterTable(letters: DeadLetterRecord[], withResolution: boolean): 
       ...(withResolution ? [dash(letter.resolution)] : []),
     ]),
   );
+}
+
+/** Progress of a bulk action on stderr: when it starts, at most once a second, and when it ends. */
+function progressLines(ctx: CliContext, done: string): BulkOptions['onProgress'] {
+  let last = 0;
+  return ({ matched, done: count, failed }) => {
+    const finished = count + failed === matched;
+    if (count + failed === 0) ctx.progress(`${matched} dead letters match; working...`);
+    else if (finished || Date.now() - last >= 1000) ctx.progress(`${done} ${count} of ${matched}${failed ? ` (${failed} failed)` : ''}`);
+    else return;
+    last = Date.now();
+  };
 }
 
 function bulkOutput(action: string, result: BulkResult): CommandOutput {
@@ -82,9 +95,10 @@ function bulkCommand(action: 'requeue' | 'discard'): CommandSpec {
         };
       }
       const decision = { resolvedBy: operatorName(ctx), note: str(values, 'note') };
+      const options = { onProgress: progressLines(ctx, action === 'requeue' ? 'requeued' : 'discarded') };
       const result = action === 'requeue'
-        ? await admin.requeueDeadLetters(filter, { ...decision, retry })
-        : await admin.discardDeadLetters(filter, decision);
+        ? await admin.requeueDeadLetters(filter, { ...decision, retry }, options)
+        : await admin.discardDeadLetters(filter, decision, options);
       return bulkOutput(action === 'requeue' ? 'requeued' : 'discarded', result);
     },
   };

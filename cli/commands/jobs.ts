@@ -6,6 +6,7 @@ import type { JobRecord } from '../../db/jobs-store';
 import { str, type CommandGroup } from '../command';
 import { dash, fields, truncate, time } from '../format';
 import { deadLetterBlock } from './dead-letters';
+import { resolveBySubject } from './resolve-by-subject';
 import { countCommand, listCommand, liveState, stepsTable, timelineTable } from './workflows';
 
 const byteSize = (value: unknown) => (value === null || value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8'));
@@ -17,7 +18,7 @@ function withoutBodies({ input, output, ...job }: JobRecord) {
 
 export const jobsGroup: CommandGroup = {
   name: 'jobs',
-  summary: 'generic async jobs: list, count, show, start',
+  summary: 'generic async jobs: list, count, show, start, requeue, discard',
   commands: [
     listCommand('job'),
     countCommand('job'),
@@ -85,5 +86,7 @@ export const jobsGroup: CommandGroup = {
         };
       },
     },
+    resolveBySubject('job', 'requeue'),
+    resolveBySubject('job', 'discard'),
   ],
 };

@@ -8,7 +8,8 @@ import type { BatchHandlerRegistry, JobExecutorRegistry } from '../../activities
 
 export const HANDLER_CALLS_DDL = `CREATE TABLE IF NOT EXISTS public.handler_calls (
   batch_id uuid PRIMARY KEY, outcome text NOT NULL, succeeded int NOT NULL, errored int NOT NULL, expired int NOT NULL,
-  canceled int NOT NULL, missing int NOT NULL, results_seen int NOT NULL, called_at timestamptz NOT NULL DEFAULT now())`;
+  canceled int NOT NULL, missing int NOT NULL, results_seen int NOT NULL, unknown_ids int NOT NULL, malformed_lines int NOT NULL,
+  duplicate_lines int NOT NULL, called_at timestamptz NOT NULL DEFAULT now())`;
 
 export const FAILURE_CALLS_DDL = `CREATE TABLE IF NOT EXISTS public.failure_calls (
   batch_id uuid PRIMARY KEY, step text NOT NULL, error_class text NOT NULL, called_at timestamptz NOT NULL DEFAULT now())`;
@@ -25,9 +26,11 @@ export const handlers: BatchHandlerRegistry = {
       for await (const _result of results({ pageSize: 2 })) seen += 1;
       await db.query(HANDLER_CALLS_DDL);
       await db.query(
-        `INSERT INTO handler_calls (batch_id, outcome, succeeded, errored, expired, canceled, missing, results_seen)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [batch.id, outcome, summary.succeeded, summary.errored, summary.expired, summary.canceled, summary.missing, seen],
+        `INSERT INTO handler_calls (batch_id, outcome, succeeded, errored, expired, canceled, missing, results_seen, unknown_ids,
+                                    malformed_lines, duplicate_lines)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [batch.id, outcome, summary.succeeded, summary.errored, summary.expired, summary.canceled, summary.missing, seen,
+          summary.unknownIds, summary.malformedLines, summary.duplicateLines],
       );
     },
     async onFailure({ batch, deadLetter, db }) {

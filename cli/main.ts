@@ -198,7 +198,10 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
 function report(error: unknown, json: boolean, io: CliIo, ctx?: CliContext): number {
   const redact = (text: string) => (ctx ? ctx.redact(text) : text);
   const expected = error instanceof BatchkeeperError || error instanceof UsageError || error instanceof ConfigError;
-  const message = redact(error instanceof Error ? error.message : String(error));
+  // An unexpected error's cause carries the reason (a Temporal ServiceError says only "Failed to count workflows").
+  const cause = !expected && error instanceof Error && error.cause instanceof Error && !error.message.includes(error.cause.message)
+    ? `: ${error.cause.message}` : '';
+  const message = redact(error instanceof Error ? `${error.message}${cause}` : String(error));
   const code = expected ? (error as { code: string }).code : 'internal';
   const body: { code: string; message: string; field?: string } = { code, message };
   if (error instanceof ValidationError) body.field = error.field;

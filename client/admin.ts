@@ -2,6 +2,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { batchStateQuery, jobStateQuery, resolveDeadLetterUpdate } from '../domain/definitions';
 import { DEAD_LETTERED, HANDLER, KIND, PROVIDER, STATUS } from '../domain/search-attributes';
+import { BATCH_STATUSES, JOB_STATUSES } from '../domain/statuses';
 import type { ResolveDeadLetterResult, RetrySettings } from '../domain/types';
 import {
   getDeadLetter, listDeadLetters, type DeadLetterFilter, type DeadLetterRecord,
@@ -66,9 +67,23 @@ export class BatchkeeperAdmin {
     return found;
   }
 
+  /**
+   * Counts batches and jobs through visibility, optionally per status. Temporal groups only by ExecutionStatus (the
+   * dev server and SQL visibility alike), so per batchkeeper status it counts each known status on its own.
+   */
   async countWorkflows(filter: WorkflowFilter = {}, groupBy?: 'BatchkeeperStatus' | 'ExecutionStatus'): Promise<{ count: number; groups: { value: string; count: number }[] }> {
-    const query = buildVisibilityQuery(filter) + (groupBy ? ` GROUP BY ${groupBy}` : '');
-    const result = await this.temporal.workflow.count(query);
+    const query = buildVisibilityQuery(filter);
+    if (groupBy === 'BatchkeeperStatus') {
+      const statuses = filter.status !== undefined ? [filter.status] : [...new Set<string>([...BATCH_STATUSES, ...JOB_STATUSES, 'running'])];
+      const counted = await Promise.all(statuses.map(async (value) => ({
+        value, count: (await this.temporal.workflow.count(buildVisibilityQuery({ ...filter, status: value }))).count,
+      })));
+      const { count } = await this.temporal.workflow.count(query);
+      const groups = counted.filter((group) => group.count > 0);
+      const rest = count - groups.reduce((sum, group) => sum + group.count, 0);
+      return { count, groups: rest > 0 ? [...groups, { value: '', count: rest }] : groups };
+    }
+    const result = await this.temporal.workflow.count(query + (groupBy ? ` GROUP BY ${groupBy}` : ''));
     return {
       count: result.count,
       groups: result.groups.map((group) => ({ value: String(group.groupValues[0] ?? ''), count: group.count })),

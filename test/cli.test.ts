@@ -164,6 +164,11 @@ test('batches list --dead-lettered finds it through visibility; count groups by 
   assert.match(human.stdout, new RegExp(`${batchA} .* yes +RUNNING`));
   const counted = await cliJson('batches', 'count', '--dead-lettered', '--group-by', 'execution-status');
   assert.ok(counted.count >= 2);
+  assert.deepEqual(counted.groups, [{ value: 'Running', count: counted.count }]);
+  // Temporal groups only by ExecutionStatus: per batchkeeper status the CLI counts each status on its own.
+  const byStatus = await cliJson('batches', 'count', '--dead-lettered', '--group-by', 'status');
+  assert.equal(byStatus.count, counted.count);
+  assert.deepEqual(byStatus.groups, [{ value: 'ended', count: counted.count }], 'the parked batches ended at the provider');
 });
 
 test('failed --json lists the dead-lettered batches as failed work', async () => {

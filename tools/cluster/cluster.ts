@@ -91,7 +91,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const members = topology.members.map((member) => serviceProcess(member, binaries.server, shared, dir));
     stops.push(() => Promise.all(members.map((member) => member.close())));
     log(`starting ${members.map((member) => member.name).join(', ')} (logs in ${dir})...`);
-    await Promise.all(members.map((member) => member.start()));
+    // The first process on an empty database writes the cluster metadata; processes started alongside it race for
+    // that write, and the losers exit ("SaveClusterMetadata encountered version mismatch"). So: one, then the rest.
+    await members[0]!.start();
+    await Promise.all(members.slice(1).map((member) => member.start()));
     const address = `127.0.0.1:${topology.frontend.grpcPort}`;
     log(`Temporal frontend at ${address} after ${since()}`);
 

@@ -1,9 +1,8 @@
 /**
- * For test/cluster/*.test.ts, which run-tests.ts runs against a Temporal cluster (tools/cluster): its frontend, a
- * fresh namespace prepared exactly as the cluster prepares its own, and control over its member processes.
+ * For test/cluster/*.test.ts, which run-tests.ts runs against a Temporal cluster (tools/cluster): its frontend, and
+ * a fresh namespace prepared exactly as the cluster prepares its own.
  */
 import { randomUUID } from 'node:crypto';
-import { clusterControl, type ClusterControl } from '../../tools/cluster/control-client';
 import { prepareNamespace } from '../../tools/cluster/namespace';
 
 function requiredEnv(name: string): string {
@@ -14,11 +13,6 @@ function requiredEnv(name: string): string {
 
 export function clusterAddress(): string {
   return requiredEnv('BATCHKEEPER_TEST_TEMPORAL_ADDRESS');
-}
-
-/** Kill and start the cluster's frontend, history-N, matching-N and worker processes. */
-export function testClusterControl(): ClusterControl {
-  return clusterControl(requiredEnv('BATCHKEEPER_TEST_CLUSTER_CONTROL'));
 }
 
 /** A namespace of the test's own, with batchkeeper's search attributes, so that visibility holds only its workflows. */

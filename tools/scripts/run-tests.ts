@@ -3,7 +3,7 @@
  * migrated template.
  *   1. test/*.test.ts against one Temporal dev server and one PostgreSQL;
  *   2. test/cluster/*.test.ts against a Temporal cluster (tools/cluster: PostgreSQL persistence, SQL visibility, two
- *      history and two matching hosts) whose members the files can kill and restart (BATCHKEEPER_TEST_CLUSTER_CONTROL).
+ *      history and two matching hosts); the fault test, which kills hosts, starts a cluster of its own.
  * Pass file names to run a subset (each goes to its phase): npm test -- test/batch-lifecycle.test.ts
  * `npm run test:cluster` (--cluster-only) runs phase 2 alone.
  */
@@ -12,7 +12,6 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { migrateDatabase } from '../../db/migrate';
 import { startCluster, databaseNames } from '../cluster/cluster';
-import { startControlServer } from '../cluster/control-server';
 import { createDatabase, databaseUrlWithName, dropDatabase } from '../dev/postgres';
 import { DATA_DIR, PROJECT_ROOT, startLocalStack } from '../dev/stack';
 
@@ -68,14 +67,9 @@ async function clusterPhase(files: string[]): Promise<number> {
   // On a shared PostgreSQL (DATABASE_URL), Temporal's databases of this run get names of their own.
   const databases = useDatabaseUrl ? databaseNames(`bk_test_cluster_${process.pid}`) : undefined;
   const cluster = await startCluster({ name, useDatabaseUrl, databases, log: (message) => console.log(`[test cluster] ${message}`) });
-  const control = await startControlServer(cluster.members);
   try {
-    return await runFiles(files, cluster.postgres.adminUrl, {
-      BATCHKEEPER_TEST_TEMPORAL_ADDRESS: cluster.address,
-      BATCHKEEPER_TEST_CLUSTER_CONTROL: control.url,
-    });
+    return await runFiles(files, cluster.postgres.adminUrl, { BATCHKEEPER_TEST_TEMPORAL_ADDRESS: cluster.address });
   } finally {
-    await control.close();
     await cluster.stop();
     if (databases) for (const database of Object.values(databases)) await dropDatabase(cluster.postgres.adminUrl, database).catch(() => undefined);
     rmSync(path.join(DATA_DIR, name), { recursive: true, force: true });
@@ -88,7 +82,7 @@ async function main(): Promise<number> {
   const inCluster = (file: string) => path.normalize(file).startsWith(CLUSTER_DIR + path.sep);
   const clusterOnly = args.includes('--cluster-only');
   const phase1 = clusterOnly ? [] : requested.length ? requested.filter((file) => !inCluster(file)) : testFiles('test');
-  const phase2 = requested.some(inCluster) ? requested.filter(inCluster) : requested.length && !clusterOnly ? [] : testFiles(CLUSTER_DIR);
+  const phase2 = requested.length ? requested.filter(inCluster) : testFiles(CLUSTER_DIR);
 
   let code = 0;
   for (const [label, files, run] of [['dev server', phase1, devServerPhase], ['cluster', phase2, clusterPhase]] as const) {

@@ -1,13 +1,16 @@
 /**
  * Static checks of docker-compose.yml (there is no Docker engine on our machines): services, wiring, ports, the
- * worker's addresses, the search attributes the init service registers, and the worker image.
+ * worker's addresses and environment, the search attributes the init service registers, the codec server, health
+ * checks, the Temporal server's config files (shared with `npm run cluster`, which test/cluster/ runs live), and the
+ * worker image.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { ALL_SEARCH_ATTRIBUTES, searchAttributeFlags } from '../domain/search-attributes';
+import { memberEnv, sharedServerEnv, type Member } from '../tools/cluster/topology';
 
 const root = path.resolve(__dirname, '..');
 const composePath = path.join(root, 'docker-compose.yml');
@@ -22,16 +25,17 @@ interface Service {
   ports?: (string | number | { target: number; published?: number | string; host_ip?: string; protocol?: string })[];
   healthcheck?: { test?: string | string[] };
 }
-interface Compose { services: Record<string, Service> }
+interface Compose { services: Record<string, Service & { configs?: { source: string; target: string }[]; restart?: string }>; configs?: Record<string, { file?: string }> }
 
 const compose = parse(readFileSync(composePath, 'utf8')) as Compose;
 const services = compose.services;
 
-/** Compose-style interpolation with every variable unset: ${X:-default} → default, ${X} → '', $$ → $. */
-function interpolate(s: string): string {
+/** Compose-style interpolation (variables unset unless given): ${X:-default} → default, ${X:?err} → '', $$ → $. */
+function interpolate(s: string, vars: Record<string, string> = {}): string {
   return s
     .replace(/\$\$/g, '\u0000')
-    .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (_m, _name, def) => def ?? '')
+    .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-?])([^}]*))?\}/g, (_m, name: string, kind?: string, def?: string) =>
+      vars[name] ?? (kind === '-' ? def ?? '' : ''))
     .replace(/\u0000/g, '$');
 }
 
@@ -69,12 +73,12 @@ function dependsOn(service: Service): Record<string, string | undefined> {
 
 interface PortMapping { hostIp: string; published?: number; target: number; protocol: string }
 
-function ports(service: Service): PortMapping[] {
+function ports(service: Service, vars: Record<string, string> = {}): PortMapping[] {
   return (service.ports ?? []).map((p) => {
     if (typeof p === 'object') {
-      return { hostIp: p.host_ip ?? '0.0.0.0', published: p.published === undefined ? undefined : Number(interpolate(String(p.published))), target: p.target, protocol: p.protocol ?? 'tcp' };
+      return { hostIp: p.host_ip ?? '0.0.0.0', published: p.published === undefined ? undefined : Number(interpolate(String(p.published), vars)), target: p.target, protocol: p.protocol ?? 'tcp' };
     }
-    let [spec, protocol = 'tcp'] = interpolate(String(p)).split('/') as [string, string?];
+    let [spec, protocol = 'tcp'] = interpolate(String(p), vars).split('/') as [string, string?];
     const parts = spec.split(':');
     if (parts.length === 1) return { hostIp: '0.0.0.0', target: Number(parts[0]), protocol };
     if (parts.length === 2) return { hostIp: '0.0.0.0', published: Number(parts[0]), target: Number(parts[1]), protocol };
@@ -114,7 +118,7 @@ function temporalContainerPort(name: string): number {
 }
 
 test('required services exist', () => {
-  for (const name of ['postgresql', 'temporal-ui', 'worker']) assert.ok(services[name], `service ${name}`);
+  for (const name of ['postgresql', 'temporal-ui', 'codec-server', 'worker']) assert.ok(services[name], `service ${name}`);
   temporalService();
   initService();
   const [pgName, pg] = serviceByImage('postgres:')[0] ?? [];
@@ -268,8 +272,129 @@ test('worker image: Dockerfile in the build context, Debian-based node 20 (not A
   for (const entry of ['node_modules', 'dist', '.data', '.cache', 'test-output']) assert.ok(ignore.includes(entry), `.dockerignore lists ${entry}`);
 });
 
-test('provider API keys are passed through from the host environment', () => {
-  for (const key of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) {
-    assert.equal(rawEnv(services.worker!, key), `\${${key}:-}`);
+/** Variables of the codec server process itself (bin/codec-server.ts), not read by the worker. */
+const CODEC_SERVER_ONLY = ['BATCHKEEPER_CODEC_PORT', 'BATCHKEEPER_CODEC_HOST', 'BATCHKEEPER_CODEC_CORS_ORIGINS', 'BATCHKEEPER_CODEC_AUTH_TOKEN', 'BATCHKEEPER_CODEC_NAMESPACES'];
+/** Set by compose to a fixed value rather than passed through (with the value each must have). */
+const WORKER_FIXED: Record<string, string> = { BATCHKEEPER_TASK_QUEUE: 'batchkeeper', BATCHKEEPER_INSTALL_SCHEDULES: '1' };
+
+/** Every BATCHKEEPER_* and provider key/base-URL variable named in the code the stock worker runs (not the CLI's). */
+function workerVariables(): string[] {
+  const dirs = ['activities', 'workflows', 'client', 'db', 'providers', 'worker', 'config', 'domain', 'codec'];
+  const names = new Set<string>();
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (file.endsWith('.ts')) {
+        for (const m of readFileSync(file, 'utf8').matchAll(/\b(BATCHKEEPER_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|XAI)_(?:API_KEY|BASE_URL))\b/g)) names.add(m[1]!);
+      }
+    }
+  };
+  for (const dir of dirs) walk(path.join(root, dir));
+  return [...names].filter((name) => !CODEC_SERVER_ONLY.includes(name)).sort();
+}
+
+test('the worker gets every variable the stock worker reads: provider keys and base URLs, prices, encryption, tuning', () => {
+  const worker = services.worker!;
+  const names = workerVariables();
+  for (const key of ['OPENAI_API_KEY', 'ANTHROPIC_BASE_URL', 'GEMINI_API_KEY', 'XAI_BASE_URL', 'BATCHKEEPER_OPENAI_COMPATIBLE',
+    'BATCHKEEPER_PRICES', 'BATCHKEEPER_CODEC_KEYS', 'BATCHKEEPER_INSTALL_SCHEDULES', 'BATCHKEEPER_MAX_CACHED_WORKFLOWS']) {
+    assert.ok(names.includes(key), `the source scan finds ${key}`);
   }
+  for (const name of names) {
+    const raw = rawEnv(worker, name);
+    assert.ok(raw !== undefined, `worker environment lacks ${name}`);
+    if (WORKER_FIXED[name] !== undefined) assert.equal(env(worker)[name], WORKER_FIXED[name], `${name} is ${WORKER_FIXED[name]}`);
+    else if (name === 'BATCHKEEPER_CODEC_KEYS') assert.match(raw, /^\$\{BATCHKEEPER_CODEC_KEYS:\?/, 'the codec keys are required');
+    else assert.equal(raw, `\${${name}:-}`, `${name} is passed through from the host, empty when unset`);
+  }
+});
+
+test('every published port is bound to 127.0.0.1 unless BATCHKEEPER_PUBLISH_IP names another interface', () => {
+  for (const [name, service] of Object.entries(services)) {
+    for (const [index, mapping] of ports(service).entries()) {
+      assert.equal(mapping.hostIp, '127.0.0.1', `${name}: port ${mapping.target} published on ${mapping.hostIp}`);
+      assert.equal(ports(service, { BATCHKEEPER_PUBLISH_IP: '10.0.0.5' })[index]!.hostIp, '10.0.0.5', `${name}: BATCHKEEPER_PUBLISH_IP moves port ${mapping.target}`);
+    }
+  }
+  assert.ok(ports(services[temporalService()]!).some((p) => p.target === 7233), 'Temporal gRPC is published (on loopback)');
+});
+
+test('every long-running service has a health check', () => {
+  for (const [name, service] of Object.entries(services)) {
+    const oneShot = /^on-failure/.test(service.restart ?? '');
+    if (!oneShot) assert.ok(service.healthcheck?.test, `${name} runs on (restart ${service.restart ?? 'no'}) but has no healthcheck`);
+  }
+});
+
+test('the codec server decodes for Temporal Web: same keys as the worker, loopback port, the UI points the browser at it', () => {
+  const codec = services['codec-server'];
+  assert.ok(codec, 'a codec-server service');
+  assert.deepEqual(codec.command, ['node', 'dist/bin/codec-server.js']);
+  assert.equal(codec.image, services.worker!.image, 'same image as the worker');
+  assert.equal(rawEnv(codec, 'BATCHKEEPER_CODEC_KEYS'), rawEnv(services.worker!, 'BATCHKEEPER_CODEC_KEYS'), 'same keys as the worker');
+  const codecEnv = env(codec);
+  assert.equal(codecEnv.BATCHKEEPER_CODEC_HOST, '0.0.0.0', 'listens on the container network (published on loopback only)');
+  const [published] = ports(codec);
+  assert.equal(published?.target, Number(codecEnv.BATCHKEEPER_CODEC_PORT), 'publishes the port it listens on');
+  // The UI hands the endpoint to the browser, which reaches the codec server through its published port.
+  const endpoint = new URL(env(services['temporal-ui']!).TEMPORAL_CODEC_ENDPOINT ?? '');
+  assert.ok(['localhost', '127.0.0.1'].includes(endpoint.hostname), `TEMPORAL_CODEC_ENDPOINT ${endpoint} is the host's address`);
+  assert.equal(Number(endpoint.port), published?.published, 'TEMPORAL_CODEC_ENDPOINT names the published codec port');
+  const uiPort = ports(services['temporal-ui']!).find((p) => p.target === 8080)?.published;
+  const origins = (codecEnv.BATCHKEEPER_CODEC_CORS_ORIGINS ?? '').split(',');
+  assert.ok(origins.includes(`http://localhost:${uiPort}`), `the codec server answers CORS for the UI's origin (${origins.join(', ')})`);
+  assert.match([codec.healthcheck?.test ?? []].flat().join(' '), new RegExp(`:${codecEnv.BATCHKEEPER_CODEC_PORT}/health`), 'health check on /health');
+});
+
+/** `env "NAME"` references of a Go-template config (sprig); required: neither defaulted nor guarded by `if env`. */
+function templateVariables(text: string): { all: Set<string>; required: Set<string> } {
+  const names = (pattern: RegExp) => new Set([...text.matchAll(pattern)].map((m) => m[1]!));
+  const all = names(/env "([A-Z0-9_]+)"/g);
+  const optional = new Set([...names(/default "[^"]*" \(env "([A-Z0-9_]+)"\)/g), ...names(/\bif env "([A-Z0-9_]+)"/g)]);
+  return { all, required: new Set([...all].filter((name) => !optional.has(name))) };
+}
+
+/** Read by the server binary itself rather than by the config template. */
+const SERVER_BINARY_VARIABLES = ['TEMPORAL_SERVER_CONFIG_FILE_PATH', 'TEMPORAL_ALLOW_NO_AUTH', 'TEMPORAL_VERSION_CHECK_DISABLED'];
+
+test('the Temporal server runs deploy/temporal/config.yaml and dynamicconfig.yaml, configured by the variables that template reads', () => {
+  const name = temporalService();
+  const temporal = services[name]!;
+  const e = env(temporal);
+  const mounted = new Map((temporal.configs ?? []).map((c) => [c.target, compose.configs?.[c.source]?.file]));
+  assert.equal(mounted.get(e.TEMPORAL_SERVER_CONFIG_FILE_PATH ?? ''), './deploy/temporal/config.yaml', 'server config file mounted where TEMPORAL_SERVER_CONFIG_FILE_PATH points');
+  assert.equal(mounted.get(e.DYNAMIC_CONFIG_FILE_PATH ?? ''), './deploy/temporal/dynamicconfig.yaml', 'dynamic config mounted where DYNAMIC_CONFIG_FILE_PATH points');
+  const template = readFileSync(path.join(root, 'deploy', 'temporal', 'config.yaml'), 'utf8');
+  assert.match(template.slice(0, 1024), /^# enable-template/m, 'the server renders the file as a template');
+  const { all, required } = templateVariables(template);
+  for (const variable of required) assert.ok(e[variable], `compose sets ${variable}, which the template reads without a default`);
+  for (const variable of Object.keys(e)) {
+    assert.ok(all.has(variable) || SERVER_BINARY_VARIABLES.includes(variable), `compose sets ${variable}, which neither the template nor the server reads`);
+  }
+  assert.equal(e.DB, 'postgres12');
+
+  // The native cluster (tools/cluster/topology.ts) configures its processes through the same names.
+  const member = (service: Member['service']): Member => ({ name: service, service, grpcPort: 1, membershipPort: 2, httpPort: 3 });
+  const endpoint = { host: '127.0.0.1', port: 5432, user: 'u', password: 'p' };
+  const native = {
+    ...sharedServerEnv({ endpoint, databases: { temporal: 't', visibility: 'v' }, numHistoryShards: 4, logLevel: 'warn', maxConnsPerProcess: 10 }, member('frontend')),
+    ...memberEnv(member('history')), ...memberEnv(member('matching')), ...memberEnv(member('worker')),
+  };
+  for (const variable of Object.keys(native)) assert.ok(all.has(variable), `the native cluster sets ${variable}, which the template does not read`);
+  for (const variable of required) assert.ok(native[variable as keyof typeof native], `the native cluster sets ${variable}`);
+});
+
+test('no dev-only dynamic config: the flag upstream says must never be on in production is absent', () => {
+  const dynamic = parse(readFileSync(path.join(root, 'deploy', 'temporal', 'dynamicconfig.yaml'), 'utf8')) as Record<string, { value: unknown }[]>;
+  assert.ok(!('system.forceSearchAttributesCacheRefreshOnRead' in dynamic), 'system.forceSearchAttributesCacheRefreshOnRead is for tests only');
+  assert.equal(dynamic['limit.maxIDLength']?.[0]?.value, 255);
+  assert.ok(!/content:/.test(readFileSync(composePath, 'utf8')), 'no inline dynamic config in compose: the file is shared with the native cluster');
+});
+
+test('the init service waits until a query on every search attribute is accepted', () => {
+  const [, init] = initService();
+  const waits = /until temporal workflow count[^\n]*--query "([^"]+)"/.exec(script(init));
+  assert.ok(waits, 'a retry loop around temporal workflow count');
+  for (const key of ALL_SEARCH_ATTRIBUTES) assert.match(waits[1]!, new RegExp(`\\b${key.name}\\b`), `the query uses ${key.name}`);
 });

@@ -4,14 +4,13 @@
  * as the README prints it (only the example deadline is now), runs against the dev server's visibility.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SweepResult } from '../activities';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
 import { SWEEP_WORKFLOW_TYPE } from '../domain/workflow-ids';
 import { chatRequests, createTestEnvironment, type TestEnvironment } from './support/environment';
+import { savedQueries, withCutoff } from './support/saved-queries';
 import { waitFor } from './support/wait';
 
 const handlers: BatchHandlerRegistry = {
@@ -36,14 +35,6 @@ const jobExecutors: JobExecutorRegistry = {
     },
   },
 };
-
-/** The table's rows: what each query is said to find, and the query as printed. */
-function savedQueries(): { what: string; query: string }[] {
-  const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### Temporal Web'));
-  return [...section.slice(0, section.indexOf('\n### ', 5)).matchAll(/^\| ([^|`]+?) \| `([^`]+)` \|$/gm)]
-    .map((match) => ({ what: match[1]!.trim(), query: match[2]! }));
-}
 
 let env: TestEnvironment;
 /** Name of each workflow put in a state, by its role in the table. */
@@ -117,7 +108,7 @@ test('each saved query of the README finds exactly the workflows its row describ
   const byWorkflowId = new Map(Object.entries(made).map(([role, workflowId]) => [workflowId, role]));
   for (const { what, query } of queries) {
     // The README's example deadline stands for "now"; the task queue keeps other test files' workflows out.
-    const asRun = `(${query.replace(/'\d{4}-\d\d-\d\dT[\d:.]+Z'/, `'${new Date().toISOString()}'`)}) AND TaskQueue = '${env.taskQueue}'`;
+    const asRun = `(${withCutoff(query, new Date())}) AND TaskQueue = '${env.taskQueue}'`;
     const want = [...expected[what]!].sort();
     let found: string[] = [];
     await waitFor(async () => {

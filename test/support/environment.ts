@@ -79,6 +79,8 @@ export interface TestEnvironmentOptions {
   fakeProcessingMs?: number;
   /** More providers (Gemini, xAI, OpenAI-compatible...) beside openai and anthropic, pointed at this fake. */
   extraProviders?: (fake: FakeProvider) => ProvidersConfig;
+  /** Temporal namespace of the client and the worker (it must exist). Default 'default'. */
+  namespace?: string;
 }
 
 export async function createTestEnvironment(options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {
@@ -94,7 +96,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions = {}
   const databaseUrl = databaseUrlWithName(adminUrl, databaseName);
   const pool = createPool(databaseUrl);
   const connection = await Connection.connect({ address });
-  const temporal = new Client({ connection });
+  const temporal = new Client({ connection, namespace: options.namespace });
   const nativeConnection = await NativeConnection.connect({ address });
   const fake = await startFakeProvider({ processingMs: options.fakeProcessingMs ?? 300 });
   const taskQueue = `test-${randomUUID()}`;
@@ -111,6 +113,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions = {}
     async startWorker() {
       const worker = await createBatchkeeperWorker({
         connection: nativeConnection,
+        namespace: options.namespace,
         taskQueue,
         pool,
         providers,

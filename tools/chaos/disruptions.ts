@@ -13,6 +13,23 @@ export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 const WORKER_MAIN = path.join(PROJECT_ROOT, 'worker', 'main.ts');
 const READY_MARK = 'worker polling task queue';
 
+/** One disruption of the servers (not the workers): the run spreads them over its chaos phase, one at a time. */
+export interface Disruption {
+  /** What it restarts: counted as a Temporal server or a PostgreSQL restart. */
+  kind: 'temporal' | 'postgres';
+  /** Takes the server down and brings it back; resolves once it serves again. */
+  run(): Promise<void>;
+}
+
+/** The servers a chaos run uses: its own (own-stack.ts) or a stack someone else started and stops (a cluster). */
+export interface ChaosStack {
+  temporalAddress: string;
+  namespace: string;
+  databaseUrl: string;
+  disruptions: Disruption[];
+  stop(): Promise<void>;
+}
+
 export interface DisruptionCounters {
   workerKills: number;
   workerStarts: number;
@@ -195,7 +212,6 @@ export class InfraDisruptor {
     const started = Date.now();
     this.event(`Temporal dev server restart (${signal}) begins`);
     await this.temporal.restart({ signal });
-    this.options.counters.serverRestarts += 1;
     this.event(`Temporal dev server back on ${this.temporal.address} after ${((Date.now() - started) / 1000).toFixed(1)}s`);
   }
 
@@ -217,7 +233,6 @@ export class InfraDisruptor {
         await sleep(1000);
       }
     }
-    this.options.counters.postgresRestarts += 1;
     this.event(`PostgreSQL back on port ${port} after ${((Date.now() - started) / 1000).toFixed(1)}s`);
   }
 

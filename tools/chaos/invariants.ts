@@ -49,7 +49,7 @@ const RECHECKS = 6;
 const RECHECK_PAUSE_MS = 3000;
 const OVERDUE_TIMER_MS = 30_000;
 
-export async function checkInvariants(ctx: {
+export interface InvariantContext {
   pool: Pool;
   temporal: Client;
   admin: BatchkeeperAdmin;
@@ -59,7 +59,25 @@ export async function checkInvariants(ctx: {
   /** pids of the worker processes we SIGKILLed. */
   killedPids: ReadonlySet<number>;
   log: (message: string) => void;
-}): Promise<InvariantReport> {
+}
+
+/** Why an item counts as stalled when its workflow closed after PostgreSQL was read (it may have finished since). */
+const CLOSED_WHILE_UNFINISHED = 'unfinished in PostgreSQL but its workflow is';
+
+/**
+ * The checks read PostgreSQL once, then Temporal item by item; an item whose workflow finishes in between (an
+ * activity of a killed worker retried during the checks) looks unfinished in PostgreSQL with a closed workflow. So
+ * when that is seen, everything is checked again from a fresh read: a real mismatch is still there the second time.
+ */
+export async function checkInvariants(ctx: InvariantContext): Promise<InvariantReport> {
+  const first = await checkOnce(ctx);
+  const closed = (first.details.stalledItems as { why: string }[]).filter((item) => item.why.startsWith(CLOSED_WHILE_UNFINISHED));
+  if (!closed.length) return first;
+  ctx.log(`${closed.length} item(s) unfinished in PostgreSQL but with a closed workflow: checking everything again from a fresh read`);
+  return checkOnce(ctx);
+}
+
+async function checkOnce(ctx: InvariantContext): Promise<InvariantReport> {
   const { pool, temporal, items, log } = ctx;
   const q = async <T extends Record<string, any>>(sql: string, params: unknown[] = []): Promise<T[]> => {
     for (let attempt = 1; ; attempt += 1) {
@@ -321,7 +339,7 @@ export async function classifyOpen(temporal: Client, kind: 'batch' | 'job', work
     return { state: 'transient', why: `describe failed: ${(error as Error).message}` };
   }
   if (description.status.name !== 'RUNNING') {
-    return { state: 'stalled', why: `unfinished in PostgreSQL but its workflow is ${description.status.name}` };
+    return { state: 'stalled', why: `${CLOSED_WHILE_UNFINISHED} ${description.status.name}` };
   }
   let state: { phase: string; nextPollAt?: string; deadLetter?: { deadLetterId: string; step: string } };
   try {

@@ -15,7 +15,7 @@ export function formatTable(result: ChaosResult): string {
     ['batches', String(result.batches), ''],
     ['jobs', String(result.jobs), ''],
     ['workerKills', String(result.workerKills), 'SIGKILL'],
-    ['serverRestarts', String(result.serverRestarts), 'Temporal dev server, state file kept'],
+    ['serverRestarts', String(result.serverRestarts), 'Temporal server processes: the dev server on its state file, or cluster hosts'],
     ['postgresRestarts', String(result.postgresRestarts), ''],
     ['faultsInjected', String(result.faultsInjected),
       `provider ${details.faults?.provider ?? '?'}, malformed lines ${details.faults?.malformedLines ?? '?'}, missing lines ${details.faults?.missingLines ?? '?'}`],

@@ -1,8 +1,9 @@
 /**
  * The chaos soak, orchestrated: its own Temporal dev server (state in a file) and embedded PostgreSQL under
- * .data/<name>/, the fake provider in this process with fault rates, worker processes, a paced mix of batches and
- * generic jobs, disruptions while they are in flight, an operator that resolves the dead letters it planted, a
- * drain, then the end checks (chaos/invariants.ts) and the report (chaos/report.ts).
+ * .data/<name>/ (own-stack.ts) or servers the caller started (a cluster), the fake provider in this process with
+ * fault rates, worker processes, a paced mix of batches and generic jobs, disruptions while they are in flight, an
+ * operator that resolves the dead letters it planted, a drain, then the end checks (chaos/invariants.ts) and the
+ * report (chaos/report.ts).
  */
 import { rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -11,21 +12,18 @@ import type { Pool } from 'pg';
 import { BatchkeeperAdmin } from '../../client/admin';
 import { BatchkeeperClient } from '../../client/batchkeeper-client';
 import { IdempotencyConflictError, NotApplicableError, ValidationError } from '../../client/errors';
-import { searchAttributeFlags } from '../../domain/search-attributes';
 import { listDeadLetters } from '../../db/dead-letters-store';
 import { migrateDatabase } from '../../db/migrate';
 import { createPool } from '../../db/pool';
-import { startDevServer, type DevServer } from '../dev/dev-server';
-import { startPostgres, type PostgresHandle } from '../dev/postgres';
-import { resolveTemporalCli } from '../dev/temporal-cli';
 import type { OutcomeSpec, RequestOutcome } from '../../testing/fake-provider/config';
 import type { FaultRule } from '../../testing/fake-provider/faults';
 import { seededRng, type Rng } from '../../testing/fake-provider/random';
 import { startFakeProvider, type FakeProvider } from '../../testing/fake-provider/server';
-import { InfraDisruptor, PROJECT_ROOT, sleep, WorkerFleet, type DisruptionCounters } from './disruptions';
+import { PROJECT_ROOT, sleep, WorkerFleet, type ChaosStack, type Disruption, type DisruptionCounters } from './disruptions';
 import { CHAOS_BATCH_HANDLER, CHAOS_JOB_TYPE, CHAOS_TABLES_DDL } from './handlers';
 import type { PlannedItem, PoisonPlan } from './plan';
 import { checkInvariants, classifyOpen, type InvariantReport } from './invariants';
+import { startOwnStack } from './own-stack';
 
 export interface FaultRates {
   /** Per provider call: HTTP 429 with retry-after-ms. */
@@ -84,6 +82,11 @@ export interface ChaosOptions {
   seed: number;
   /** Temporal Web on (port + 1000). */
   ui: boolean;
+  /**
+   * Servers someone else started (a cluster), with their own disruptions; the run neither stops them nor restarts
+   * anything else. Default: its own dev server and PostgreSQL, restarted serverRestarts and postgresRestarts times.
+   */
+  stack?: ChaosStack;
   resultsFile?: string;
   log?: (message: string) => void;
 }
@@ -175,35 +178,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   };
 
   try {
-    // --- the stack: our own servers, so restarting them disturbs nobody else ---------------------------------------
+    // --- the stack: our own servers (restarted as planned), or one the caller started ---------------------------
     log(`data in ${dir}`);
-    const cli = await resolveTemporalCli({ onProgress: (message) => log(message) });
-    const postgresFlags = ['-c', 'max_connections=200'];
-    const postgres0: PostgresHandle = await startPostgres({ dataDir: path.join(dir, 'postgres'), env: {}, postgresFlags, onProgress: () => undefined });
-    let infra: InfraDisruptor | undefined;
-    cleanups.push(() => (infra?.currentPostgres ?? postgres0).stop());
-    log(`embedded PostgreSQL on port ${postgres0.port}`);
-    const temporal: DevServer = await startDevServer({
-      binaryPath: cli.path,
-      dbFile: path.join(dir, 'temporal.db'),
-      uiPort: options.ui ? undefined : false,
-      searchAttributes: searchAttributeFlags(),
-      logFile: path.join(dir, 'temporal.log'),
-    });
-    cleanups.push(() => temporal.stop());
-    log(`Temporal dev server at ${temporal.address} (state in ${path.join(dir, 'temporal.db')})`);
-    if (temporal.uiUrl) log(`Temporal Web: ${temporal.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent(`TaskQueue="${TASK_QUEUE}"`)}`);
-    infra = new InfraDisruptor(temporal, postgres0, { counters, progress: log, elapsedSeconds, postgresFlags });
+    const stack: ChaosStack = options.stack ?? await startOwnStack(options, dir, { counters, log, elapsedSeconds });
+    if (!options.stack) cleanups.push(() => stack.stop());
 
-    const databaseUrl = postgres0.url;
+    const { databaseUrl } = stack;
     await migrateDatabase(databaseUrl);
     const pool = createPool(databaseUrl, { max: 8, connectionTimeoutMillis: 5000 });
     cleanups.push(() => pool.end());
     for (const ddl of CHAOS_TABLES_DDL) await pool.query(ddl);
 
-    const connection = await Connection.connect({ address: temporal.address });
+    const connection = await Connection.connect({ address: stack.temporalAddress });
     cleanups.push(() => connection.close());
-    const temporalClient = new Client({ connection });
+    const temporalClient = new Client({ connection, namespace: stack.namespace });
     const client = new BatchkeeperClient({ client: temporalClient, pool, taskQueue: TASK_QUEUE });
     const admin = new BatchkeeperAdmin(temporalClient, pool);
 
@@ -216,7 +204,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // --- workers ---------------------------------------------------------------------------------------------------
     const fleet = new WorkerFleet({
       count: options.workers,
-      env: workerEnv(options, databaseUrl, temporal.address, fake),
+      env: workerEnv(options, stack, fake),
       logFile: path.join(dir, 'workers.log'),
       counters,
       rng,
@@ -323,26 +311,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
     })();
 
-    // Disruptions: infra restarts spread over the chaos phase, one at a time; worker kills at random moments.
-    const infraEvents: ('temporal' | 'postgres')[] = [];
-    for (let s = 0, p = 0; s < options.serverRestarts || p < options.postgresRestarts;) {
-      if (s < options.serverRestarts) infraEvents.push('temporal'), (s += 1);
-      if (p < options.postgresRestarts) infraEvents.push('postgres'), (p += 1);
-    }
+    // Disruptions: server restarts spread over the chaos phase, one at a time; worker kills at random moments.
     const chaosStarted = Date.now();
     const infraLoop = (async () => {
-      let temporalRestarts = 0;
-      for (let i = 0; i < infraEvents.length; i += 1) {
-        const at = chaosStarted + (options.durationMs * (i + 1)) / (infraEvents.length + 1);
+      for (const [i, disruption] of stack.disruptions.entries()) {
+        const at = chaosStarted + (options.durationMs * (i + 1)) / (stack.disruptions.length + 1);
         while (Date.now() < at && !loops.stop) await sleep(200);
         if (loops.stop) return;
         try {
-          if (infraEvents[i] === 'temporal') {
-            await infra!.restartTemporal(temporalRestarts % 2 === 0 ? 'SIGKILL' : 'SIGTERM');
-            temporalRestarts += 1;
-          } else {
-            await infra!.restartPostgres(options.postgresDownMs);
-          }
+          await disruption.run();
+          counters[disruption.kind === 'temporal' ? 'serverRestarts' : 'postgresRestarts'] += 1;
         } catch (error) {
           log(`disruption failed: ${(error as Error).message}`);
           throw error;
@@ -453,8 +431,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const providerFaults = fake.state().faults.fired;
     const faultsInjected = providerFaults + planned.malformedLines + planned.missingLines;
     const failures = [...invariants.failures];
-    if (counters.serverRestarts < options.serverRestarts) failures.push(`only ${counters.serverRestarts} Temporal restarts of ${options.serverRestarts}`);
-    if (counters.postgresRestarts < options.postgresRestarts) failures.push(`only ${counters.postgresRestarts} PostgreSQL restarts of ${options.postgresRestarts}`);
+    const plannedRestarts = (kind: Disruption['kind']) => stack.disruptions.filter((disruption) => disruption.kind === kind).length;
+    if (counters.serverRestarts < plannedRestarts('temporal')) failures.push(`only ${counters.serverRestarts} Temporal restarts of ${plannedRestarts('temporal')}`);
+    if (counters.postgresRestarts < plannedRestarts('postgres')) failures.push(`only ${counters.postgresRestarts} PostgreSQL restarts of ${plannedRestarts('postgres')}`);
     if (items.some((item) => !item.acked)) failures.push('not every item was submitted');
 
     const result: ChaosResult = {
@@ -480,7 +459,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         clientRetries: submitErrors.count,
         providerRouteCounts: fake.routeCounts(),
         timeline: counters.timeline,
-        options: { ...options, log: undefined },
+        options: { ...options, log: undefined, stack: undefined },
         dataDir: dir,
       },
     };
@@ -534,15 +513,16 @@ export function faultRules(options: ChaosOptions): FaultRule[] {
   return rules.filter((rule) => rule.rate > 0);
 }
 
-function workerEnv(options: ChaosOptions, databaseUrl: string, temporalAddress: string, fake: FakeProvider): NodeJS.ProcessEnv {
+function workerEnv(options: ChaosOptions, stack: ChaosStack, fake: FakeProvider): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('TEMPORAL_') && !key.startsWith('BATCHKEEPER_') && !key.startsWith('OPENAI_') && !key.startsWith('ANTHROPIC_') && key !== 'DATABASE_URL') env[key] = value;
   }
   return {
     ...env,
-    DATABASE_URL: databaseUrl,
-    TEMPORAL_ADDRESS: temporalAddress,
+    DATABASE_URL: stack.databaseUrl,
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_NAMESPACE: stack.namespace,
     BATCHKEEPER_TASK_QUEUE: TASK_QUEUE,
     OPENAI_API_KEY: API_KEY,
     OPENAI_BASE_URL: fake.openaiBaseUrl,

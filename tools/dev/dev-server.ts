@@ -275,7 +275,7 @@ function spawnErrorOf(proc: ChildProcess): Promise<Error> {
   return new Promise((resolve) => proc.once('error', resolve));
 }
 
-function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.createConnection({ host, port });
     const done = (ok: boolean) => { sock.destroy(); resolve(ok); };
@@ -324,13 +324,13 @@ async function assertPortFree(port: number, what: string): Promise<void> {
   }
 }
 
-async function waitForPortFree(port: number, timeoutMs: number): Promise<void> {
+export async function waitForPortFree(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await portFree(port)) return;
     await sleep(100);
   }
-  throw new Error(`port ${port} is still in use ${timeoutMs / 1000}s after stopping the dev server; cannot restart on it`);
+  throw new Error(`port ${port} is still in use ${timeoutMs / 1000}s after stopping the process that had it; cannot restart on it`);
 }
 
 function sleep(ms: number): Promise<void> {

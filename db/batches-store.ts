@@ -393,3 +393,9 @@ export async function listUndispatchedBatchIds(db: Queryable, limit: number): Pr
   const { rows } = await db.query(`SELECT id FROM batches WHERE handler_dispatched_at IS NULL ORDER BY created_at LIMIT $1`, [limit]);
   return rows.map((row) => row.id);
 }
+
+/** How many batches each provider has in each status (what the worker's metrics gauge shows). */
+export async function countBatchesByProviderAndStatus(db: Queryable): Promise<{ provider: string; status: BatchStatus; count: number }[]> {
+  const { rows } = await db.query(`SELECT provider, status, count(*)::int AS n FROM batches GROUP BY provider, status`);
+  return rows.map((row) => ({ provider: row.provider, status: row.status, count: row.n }));
+}

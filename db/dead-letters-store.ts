@@ -165,3 +165,9 @@ export async function countDeadLetters(db: Queryable, filter: DeadLetterFilter =
   const { rows } = await db.query(`SELECT count(*)::int AS n FROM (${SELECT} ${where.sql}) x`, where.params);
   return rows[0].n;
 }
+
+/** Open dead letters per step (what the worker's metrics gauge shows). */
+export async function countOpenDeadLettersByStep(db: Queryable): Promise<Partial<Record<StepName, number>>> {
+  const { rows } = await db.query(`SELECT step, count(*)::int AS n FROM dead_letters WHERE resolution IS NULL GROUP BY step`);
+  return Object.fromEntries(rows.map((row) => [row.step, row.n]));
+}

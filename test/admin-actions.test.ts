@@ -96,7 +96,7 @@ test('unknown or malformed ids get a clear error and change nothing', async () =
   ]) {
     await assert.rejects(action(), (error: unknown) => error instanceof NotFoundError && error.message.includes(unknown));
   }
-  await assert.rejects(env.client.pollNow("1' OR '1'='1"), NotFoundError);
+  await assert.rejects(env.client.pollNow("1' OR '1'='1"), (error: unknown) => error instanceof ValidationError && error.field === 'batchId' && /is not a well-formed batch id/.test(error.message));
   await assert.rejects(env.client.extendDeadline(unknown, {}), ValidationError);
   const { rows } = await env.pool.query('SELECT count(*)::int AS n FROM event_log WHERE subject_id = $1', [unknown]);
   assert.equal(rows[0].n, 0);

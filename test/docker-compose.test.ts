@@ -6,9 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
+import { VARIABLES, WORKER_CONFIG_GROUPS } from '../config/variables';
 import { ALL_SEARCH_ATTRIBUTES, searchAttributeFlags } from '../domain/search-attributes';
 import { memberEnv, sharedServerEnv, type Member } from '../tools/cluster/topology';
 
@@ -272,26 +273,17 @@ test('worker image: Dockerfile in the build context, Debian-based node 20 (not A
   for (const entry of ['node_modules', 'dist', '.data', '.cache', 'test-output']) assert.ok(ignore.includes(entry), `.dockerignore lists ${entry}`);
 });
 
-/** Variables of the codec server process itself (bin/codec-server.ts), not read by the worker. */
-const CODEC_SERVER_ONLY = ['BATCHKEEPER_CODEC_PORT', 'BATCHKEEPER_CODEC_HOST', 'BATCHKEEPER_CODEC_CORS_ORIGINS', 'BATCHKEEPER_CODEC_AUTH_TOKEN', 'BATCHKEEPER_CODEC_NAMESPACES'];
 /** Set by compose to a fixed value rather than passed through (with the value each must have). */
 const WORKER_FIXED: Record<string, string> = { BATCHKEEPER_TASK_QUEUE: 'batchkeeper', BATCHKEEPER_INSTALL_SCHEDULES: '1' };
 
-/** Every BATCHKEEPER_* and provider key/base-URL variable named in the code the stock worker runs (not the CLI's). */
+/**
+ * Every variable the stock worker reads: those config/variables.ts declares for the groups worker/main.ts loads,
+ * except DATABASE_URL and the Temporal address and namespace, which compose sets to its own services.
+ */
 function workerVariables(): string[] {
-  const dirs = ['activities', 'workflows', 'client', 'db', 'providers', 'worker', 'config', 'domain', 'codec'];
-  const names = new Set<string>();
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const file = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(file);
-      else if (file.endsWith('.ts')) {
-        for (const m of readFileSync(file, 'utf8').matchAll(/\b(BATCHKEEPER_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|XAI)_(?:API_KEY|BASE_URL))\b/g)) names.add(m[1]!);
-      }
-    }
-  };
-  for (const dir of dirs) walk(path.join(root, dir));
-  return [...names].filter((name) => !CODEC_SERVER_ONLY.includes(name)).sort();
+  const groups = new Set<string>(WORKER_CONFIG_GROUPS);
+  return Object.entries(VARIABLES).filter(([, spec]) => groups.has(spec.group)).map(([name]) => name)
+    .filter((name) => !['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_API_KEY'].includes(name)).sort();
 }
 
 test('the worker gets every variable the stock worker reads: provider keys and base URLs, prices, encryption, tuning', () => {

@@ -11,6 +11,7 @@ import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/ha
 import { installSweepSchedule } from '../client/schedules';
 import { encryptingDataConverter } from '../codec/data-converter';
 import { loadConfig } from '../config/load';
+import { WORKER_CONFIG_GROUPS } from '../config/variables';
 import { migrateDatabase } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { createProviders } from '../providers/registry';
@@ -35,7 +36,7 @@ async function loadHandlers(modulePath: string | undefined): Promise<{ handlers:
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig(process.env, ['database', 'temporal', 'providers', 'worker', 'codec']);
+  const config = loadConfig(process.env, WORKER_CONFIG_GROUPS);
   const { database, temporal, worker: settings } = config;
   await waitForDependency('PostgreSQL', () => migrateDatabase(database.url, { schema: database.schema }), settings.startupTimeoutMs);
   const pool = createPool(database.url, { max: database.poolMax, preparedStatements: database.preparedStatements, schema: database.schema });

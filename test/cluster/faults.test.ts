@@ -12,10 +12,11 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Pool } from 'pg';
-import { createPool } from '../../db/pool';
+import { Pool } from 'pg';
 import { sleep, type Disruption } from '../../tools/chaos/disruptions';
 import { formatTable } from '../../tools/chaos/report';
-import { QUICK_PRESET, runChaos, TASK_QUEUE, type ChaosOptions } from '../../tools/chaos/run';
+import { QUICK_PRESET, TASK_QUEUE, type ChaosOptions } from '../../tools/chaos/options';
+import { runChaos } from '../../tools/chaos/run';
 import { databaseNames, startCluster, type Cluster } from '../../tools/cluster/cluster';
 import { shardOwnership, taskQueueRangeSum } from '../../tools/cluster/ownership';
 import { createDatabase, databaseUrlWithName, dropDatabase } from '../../tools/dev/postgres';
@@ -67,7 +68,8 @@ test('each history and matching host crashes and comes back, workers are killed:
   const useDatabaseUrl = Boolean(process.env.DATABASE_URL);
   const databases = useDatabaseUrl ? databaseNames(`bk_test_faults_${process.pid}`) : undefined;
   const cluster = await startCluster({ name, useDatabaseUrl, databases, log });
-  const temporalDb = createPool(databaseUrlWithName(cluster.postgres.adminUrl, cluster.databases.temporal), { max: 2 });
+  // Temporal's own tables and the chaos handlers' app tables: plain connections, not batchkeeper's schema.
+  const temporalDb = new Pool({ connectionString: databaseUrlWithName(cluster.postgres.adminUrl, cluster.databases.temporal), max: 2 });
   const appDatabase = `bk_cluster_chaos_${process.pid}`;
   await createDatabase(cluster.postgres.adminUrl, appDatabase);
   const appUrl = databaseUrlWithName(cluster.postgres.adminUrl, appDatabase);
@@ -111,7 +113,7 @@ test('each history and matching host crashes and comes back, workers are killed:
       `a matching host's task queue partitions were taken over while it was down: ${JSON.stringify(failovers)}`);
 
     // Shared work: the three workers (and their restarts) each recorded handler effects.
-    const app = createPool(appUrl, { max: 1 });
+    const app = new Pool({ connectionString: appUrl, max: 1 });
     try {
       const { rows } = await app.query(`SELECT count(DISTINCT pid)::int AS workers, count(*)::int AS effects FROM chaos_effects WHERE kind = 'complete'`);
       assert.ok(rows[0].workers >= 3, `completion effects came from ${rows[0].workers} worker processes (${rows[0].effects} effects)`);

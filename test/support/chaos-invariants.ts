@@ -1,6 +1,6 @@
 /** The chaos soak's end checks as assertions, one per invariant so that a failure names it. */
 import assert from 'node:assert/strict';
-import type { ChaosResult } from '../../tools/chaos/run';
+import type { ChaosResult } from '../../tools/chaos/options';
 
 export function assertChaosInvariants(result: Pick<ChaosResult,
   'lost' | 'duplicateProviderBatches' | 'duplicateHandlerEffects' | 'stalled' | 'deadLetterMismatches' | 'passed' | 'failures'>): void {

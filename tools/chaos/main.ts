@@ -7,7 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { formatTable, writeResults } from './report';
-import { LONG_PRESET, QUICK_PRESET, runChaos, type ChaosOptions, type FaultRates } from './run';
+import { LONG_PRESET, QUICK_PRESET, type ChaosOptions, type FaultRates } from './options';
+import { runChaos } from './run';
 
 const RATE_FLAGS: Record<string, keyof FaultRates> = {
   'rate-429': 'http429',

@@ -9,7 +9,7 @@ import { startDevServer } from '../dev/dev-server';
 import { startPostgres } from '../dev/postgres';
 import { resolveTemporalCli } from '../dev/temporal-cli';
 import { InfraDisruptor, type ChaosStack, type Disruption, type DisruptionCounters } from './disruptions';
-import { TASK_QUEUE, type ChaosOptions } from './run';
+import { TASK_QUEUE, type ChaosOptions } from './options';
 
 export async function startOwnStack(
   options: ChaosOptions,

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from './disruptions';
-import type { ChaosResult } from './run';
+import type { ChaosResult } from './options';
 
 export const RESULTS_DIR = path.join(PROJECT_ROOT, 'tools', 'chaos', 'results');
 

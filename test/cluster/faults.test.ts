@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { Pool } from 'pg';
 import { Pool } from 'pg';
 import { sleep, type Disruption } from '../../tools/chaos/disruptions';
 import { formatTable } from '../../tools/chaos/report';

@@ -4,6 +4,7 @@ import type { BatchProvider } from '../providers/types';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from './handlers';
 import type { PriceTable } from '../domain/prices';
 import type { RetryConfig } from '../domain/retry-policy';
+import type { StepMetrics } from './step-metrics';
 
 /** Everything activities need, passed in by the worker (the activities-dependency-injection pattern). */
 export interface ActivityDeps {
@@ -17,4 +18,6 @@ export interface ActivityDeps {
   taskQueue?: string;
   /** Token prices for cost reporting. */
   prices?: PriceTable;
+  /** Where the steps report metrics; none by default. */
+  metrics?: StepMetrics;
 }

@@ -34,13 +34,20 @@ export function createDispatchHandler(deps: ActivityDeps) {
           const summary = await summarizeRequests(db, batch.id);
           // The handler writes the app's tables through `db` (its own search path); results are read through the
           // pool: they are stored for good by now, so another connection reads the same.
-          await withAppSearchPath(db, () => handler.onComplete({
-            batch,
-            outcome,
-            summary,
-            db,
-            results: (options = {}) => pageRequests(pool, batch.id, options.pageSize ?? 500, options.status),
-          }));
+          const started = Date.now();
+          try {
+            await withAppSearchPath(db, () => handler.onComplete({
+              batch,
+              outcome,
+              summary,
+              db,
+              results: (options = {}) => pageRequests(pool, batch.id, options.pageSize ?? 500, options.status),
+            }));
+          } catch (error) {
+            deps.metrics?.handlerDuration(batch.handlerName, 'failed', Date.now() - started);
+            throw error;
+          }
+          deps.metrics?.handlerDuration(batch.handlerName, 'ok', Date.now() - started);
         }
         // The step's success commits with the stamp: the transaction's commit is all that can still fail.
         await markHandlerDispatched(db, batch.id, outcome, (params) => tracking.successSql(params));

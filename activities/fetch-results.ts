@@ -37,6 +37,8 @@ export function createFetchResults(deps: ActivityDeps) {
           anomalies.unknownIds += counted.unknownIds;
           anomalies.malformedLines += counted.malformedLines;
           anomalies.duplicateLines += counted.duplicateLines;
+          // Counted once the part's transaction committed: a retried attempt does not count its lines twice.
+          for (const [status, count] of Object.entries(counted.outcomes)) deps.metrics?.resultsIngested(batch.provider, status, count);
         }
       }
       const summary = await inTransaction(pool, (db) =>

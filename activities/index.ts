@@ -1,4 +1,5 @@
 import { createCancelAtProvider } from './cancel-at-provider';
+import { countedProvider } from './counted-provider';
 import type { ActivityDeps } from './deps';
 import { createDispatchHandler } from './dispatch-handler';
 import { createExecuteJob } from './execute-job';
@@ -11,11 +12,20 @@ import { createPollBatch } from './poll-batch';
 import { createRecordDeadLetter } from './record-dead-letter';
 import { createRecordDeadline } from './record-deadline';
 import { createResolveDeadLetterRecord } from './resolve-dead-letter';
+import { NO_METRICS } from './step-metrics';
 import { createSubmitBatch } from './submit-batch';
 import { createSweepOrphans } from './sweep-orphans';
 
-/** All activities of the worker, built from their dependencies; each lives in the file named after it. */
-export function createActivities(deps: ActivityDeps) {
+/**
+ * All activities of the worker, built from their dependencies; each lives in the file named after it. With metrics,
+ * every provider call is counted on the way.
+ */
+export function createActivities(given: ActivityDeps) {
+  const metrics = given.metrics ?? NO_METRICS;
+  const providers = given.metrics
+    ? new Map([...given.providers].map(([name, provider]) => [name, countedProvider(provider, metrics)]))
+    : given.providers;
+  const deps: ActivityDeps = { ...given, providers, metrics };
   return {
     loadBatchPlan: createLoadBatchPlan(deps),
     submitBatch: createSubmitBatch(deps),
@@ -38,4 +48,5 @@ export type Activities = ReturnType<typeof createActivities>;
 export type { ActivityDeps } from './deps';
 export type { BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobExecutor, JobExecutorRegistry } from './handlers';
 export type { StatusView } from './status-view';
+export { NO_METRICS, type StepMetrics } from './step-metrics';
 export type { SweepResult } from './sweep-orphans';

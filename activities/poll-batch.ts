@@ -7,10 +7,15 @@ import { trackStep } from './step-tracking';
 /** Reads the status of every unfinished part once and records the batch's combined status. */
 export function createPollBatch(deps: ActivityDeps) {
   const lookup = batchLookup(deps);
-  return async function pollBatch(input: { batchId: string; nextPollAt: string | null }): Promise<StatusView> {
+  /**
+   * `plannedAt`: when the workflow's timer was due to start this poll (absent for a poll-now or a settle poll, and
+   * from workflows started before it was passed); the first attempt reports how late it began.
+   */
+  return async function pollBatch(input: { batchId: string; nextPollAt: string | null; plannedAt?: string }): Promise<StatusView> {
     return trackStep(deps.pool, batchSubject(input.batchId), 'poll', async (attempt, tracking) => {
       const { batch, parts } = await lookup.batchWithParts(input.batchId);
       const provider = lookup.provider(batch);
+      if (input.plannedAt && attempt === 1) deps.metrics?.pollLateness(batch.provider, Date.now() - Date.parse(input.plannedAt));
       return { ...(await refreshParts(deps.pool, batch, parts, input.nextPollAt, (id) => provider.getStatus(id), tracking)), attempt };
     });
   };

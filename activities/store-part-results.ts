@@ -17,6 +17,11 @@ export interface ResultAnomalies {
   duplicateLines: number;
 }
 
+/** What storing one part did: its anomalies and the outcomes stored, by request status. */
+export interface PartIngest extends ResultAnomalies {
+  outcomes: Record<string, number>;
+}
+
 /** A request of the part with no result line gets this outcome. */
 export interface LeftoverOutcome {
   status: 'missing' | 'expired' | 'canceled';
@@ -41,11 +46,13 @@ export async function storePartResults(
   blocks: AsyncIterable<ProviderResultLine[]> | Iterable<ProviderResultLine[]>,
   leftover: LeftoverOutcome,
   heartbeat: (progress: { part: number; lines: number }) => void = () => undefined,
-): Promise<ResultAnomalies> {
+): Promise<PartIngest> {
   return inTransaction(pool, async (db) => {
     const positions = await partPositions(db, part);
     const copy = new ResultsCopy(db, part.batchId, part.round);
     const anomalies: ResultAnomalies = { unknownIds: 0, malformedLines: 0, duplicateLines: 0 };
+    const outcomes: Record<string, number> = {};
+    const stored = (status: string) => { outcomes[status] = (outcomes[status] ?? 0) + 1; };
     let seen = 0;
     try {
       for await (const block of blocks) {
@@ -58,6 +65,7 @@ export async function storePartResults(
           else if (position === STORED) anomalies.duplicateLines += 1;
           else {
             positions.set(outcome.customId, STORED);
+            stored(outcome.status);
             const behind = copy.write(position, outcome);
             if (behind) await behind;
           }
@@ -71,6 +79,7 @@ export async function storePartResults(
       const left = { status: leftover.status, errorCode: leftover.status, errorMessage: leftover.message, retryable: true };
       for (const position of positions.values()) {
         if (position === STORED) continue;
+        stored(left.status);
         const behind = copy.write(position, left);
         if (behind) await behind;
       }
@@ -83,7 +92,7 @@ export async function storePartResults(
     if (anomalies.unknownIds || anomalies.malformedLines || anomalies.duplicateLines) {
       await appendEvent(db, 'batch', part.batchId, 'results_anomalies', { detail: { part: part.part, ...anomalies } });
     }
-    return anomalies;
+    return { ...anomalies, outcomes };
   });
 }
 

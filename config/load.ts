@@ -42,6 +42,10 @@ export interface WorkerConfig {
   maxConcurrentActivityTaskExecutions: number;
   maxConcurrentWorkflowTaskExecutions?: number;
   maxCachedWorkflows?: number;
+  metricsAddress?: string;
+  logFormat: 'json' | 'text';
+  logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  otlpTracesUrl?: string;
 }
 
 export interface CodecServerConfig {
@@ -139,6 +143,10 @@ export function loadConfig<G extends ConfigGroup>(env: Env = process.env, groups
       maxConcurrentActivityTaskExecutions: get('BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES') ?? 100,
       maxConcurrentWorkflowTaskExecutions: get('BATCHKEEPER_MAX_CONCURRENT_WORKFLOW_TASKS'),
       maxCachedWorkflows: get('BATCHKEEPER_MAX_CACHED_WORKFLOWS'),
+      metricsAddress: get('BATCHKEEPER_METRICS_ADDRESS'),
+      logFormat: get('BATCHKEEPER_LOG_FORMAT') ?? 'json',
+      logLevel: get('BATCHKEEPER_LOG_LEVEL') ?? 'INFO',
+      otlpTracesUrl: get('BATCHKEEPER_OTLP_TRACES_URL'),
     };
   }
   if (wanted.has('codec')) config.codec = { keys: get('BATCHKEEPER_CODEC_KEYS') };

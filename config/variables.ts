@@ -144,6 +144,16 @@ export const VARIABLES = {
   BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES: { group: 'worker', schema: integer(1, 10_000), default: '100', description: 'Activities one worker runs at once.' },
   BATCHKEEPER_MAX_CONCURRENT_WORKFLOW_TASKS: { group: 'worker', schema: integer(2, 10_000), default: 'the SDK\'s (40)', description: 'Workflow tasks one worker runs at once.' },
   BATCHKEEPER_MAX_CACHED_WORKFLOWS: { group: 'worker', schema: integer(0, 10_000_000), default: 'the SDK\'s (from the heap size)', description: 'Workflows kept in the worker\'s cache (see worker sizing).' },
+  BATCHKEEPER_METRICS_ADDRESS: {
+    group: 'worker', schema: z.string().regex(/^[\w.-]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$/i, 'must be host:port, e.g. 127.0.0.1:9464'),
+    description: 'Serve Prometheus metrics (the Temporal SDK\'s and batchkeeper\'s, see Metrics) at http://host:port/metrics. Unset: no endpoint.',
+  },
+  BATCHKEEPER_LOG_FORMAT: { group: 'worker', schema: z.enum(['json', 'text'], { error: 'must be json or text' }), default: 'json', description: 'Worker log lines: one JSON object each (with batchId or jobId, step and attempt), or the SDK\'s text.' },
+  BATCHKEEPER_LOG_LEVEL: { group: 'worker', schema: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'must be TRACE, DEBUG, INFO, WARN or ERROR' }), default: 'INFO', description: 'Lowest level of the worker\'s log lines (the SDK core\'s own lines are forwarded from WARN up, or from this level when it is DEBUG or TRACE).' },
+  BATCHKEEPER_OTLP_TRACES_URL: {
+    group: 'worker', schema: url('an OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces'),
+    description: 'Trace workflows and activities with OpenTelemetry through Temporal\'s interceptors, exported to this OTLP/HTTP endpoint (needs the optional @temporalio/interceptors-opentelemetry and @opentelemetry packages). Unset: no tracing.',
+  },
 
   BATCHKEEPER_CODEC_KEYS: {
     group: 'codec', schema: codecKeys, secret: true,

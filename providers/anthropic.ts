@@ -40,7 +40,11 @@ export class AnthropicBatchProvider implements BatchProvider {
 
   constructor(options: AnthropicProviderOptions) {
     this.limits = limitsFor(this.name, options.limits);
-    this.client = new Anthropic(sdkOptions(options));
+    // The SDK's own spans (when a tracer provider is registered, worker/tracing.ts) keep to metadata whatever
+    // ANTHROPIC_OPEN_TELEMETRY_* says: request and result bodies never go into traces.
+    this.client = new Anthropic({
+      ...sdkOptions(options), openTelemetry: { propagation: false, traces: { enabled: true, contentMode: 'metadata_only' } },
+    });
     this.secrets = [options.apiKey];
   }
 

@@ -275,6 +275,8 @@ test('worker image: Dockerfile in the build context, Debian-based node 20 (not A
 
 /** Set by compose to a fixed value rather than passed through (with the value each must have). */
 const WORKER_FIXED: Record<string, string> = { BATCHKEEPER_TASK_QUEUE: 'batchkeeper', BATCHKEEPER_INSTALL_SCHEDULES: '1' };
+/** Passed through from the host with a default of compose's own (the value each defaults to). */
+const WORKER_DEFAULTED: Record<string, string> = { BATCHKEEPER_METRICS_ADDRESS: '0.0.0.0:9464' };
 
 /**
  * Every variable the stock worker reads: those config/variables.ts declares for the groups worker/main.ts loads,
@@ -298,8 +300,19 @@ test('the worker gets every variable the stock worker reads: provider keys and b
     assert.ok(raw !== undefined, `worker environment lacks ${name}`);
     if (WORKER_FIXED[name] !== undefined) assert.equal(env(worker)[name], WORKER_FIXED[name], `${name} is ${WORKER_FIXED[name]}`);
     else if (name === 'BATCHKEEPER_CODEC_KEYS') assert.match(raw, /^\$\{BATCHKEEPER_CODEC_KEYS:\?/, 'the codec keys are required');
+    else if (WORKER_DEFAULTED[name] !== undefined) assert.equal(raw, `\${${name}:-${WORKER_DEFAULTED[name]}}`, `${name} defaults to ${WORKER_DEFAULTED[name]}`);
     else assert.equal(raw, `\${${name}:-}`, `${name} is passed through from the host, empty when unset`);
   }
+});
+
+test("the worker's Prometheus endpoint listens in its container on the port compose publishes on loopback", () => {
+  const worker = services.worker!;
+  const address = interpolate(rawEnv(worker, 'BATCHKEEPER_METRICS_ADDRESS')!, {});
+  const [host, port] = address.split(':');
+  assert.equal(host, '0.0.0.0', 'reachable from outside the container (the publish below keeps it on the host\'s loopback)');
+  const published = ports(worker).find((mapping) => mapping.target === Number(port));
+  assert.ok(published, `the worker publishes its metrics port ${port}`);
+  assert.equal(published.hostIp, '127.0.0.1');
 });
 
 test('every published port is bound to 127.0.0.1 unless BATCHKEEPER_PUBLISH_IP names another interface', () => {

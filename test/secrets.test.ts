@@ -1,6 +1,6 @@
 /**
  * Secrets and data stay out of Temporal. The stock worker (worker/main.ts) runs as a subprocess with marker API keys
- * and every log line captured (SDK logger at TRACE, core logs forwarded at DEBUG, stdout and stderr). Batches carry
+ * and every log line captured (BATCHKEEPER_LOG_LEVEL=TRACE: the JSON lines of the SDK logger and of the core, stdout and stderr). Batches carry
  * marker request content, metadata and custom ids (the fake provider's answers quote the custom id, so result bodies
  * carry a marker too); a job carries a marker input that it echoes as its output; the provider rejects one poll with
  * an error body that quotes the API key. Then every history on the task queue (all payloads decoded), the search
@@ -40,24 +40,14 @@ const MARKERS: Record<string, string> = {
 
 const ROOT = path.join(__dirname, '..');
 
-/** Installs a capturing Runtime logger, then runs the stock worker exactly as `npm run worker` does. */
-const WORKER_CHILD = `
-const { Runtime, DefaultLogger } = require('@temporalio/worker');
-const safe = (value) => { try { return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? String(v) : v)); } catch { return String(value); } };
-Runtime.install({
-  logger: new DefaultLogger('TRACE', (entry) => process.stdout.write('[log ' + entry.level + '] ' + entry.message + ' ' + safe(entry.meta) + '\\n')),
-  telemetryOptions: { logging: { filter: { core: 'DEBUG', other: 'DEBUG' }, forward: {} } },
-});
-require('./worker/main.ts');
-`;
-
 let env: TestEnvironment;
 let child: ChildProcess;
 let logs = '';
 
 before(async () => {
   env = await createTestEnvironment({ startWorker: false });
-  child = spawn(process.execPath, ['--import', 'tsx', '-e', WORKER_CHILD], {
+  // The stock worker exactly as `npm run worker` runs it, its JSON log lines at TRACE (the SDK core's too).
+  child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker', 'main.ts')], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
@@ -66,6 +56,7 @@ before(async () => {
       TEMPORAL_ADDRESS: process.env.BATCHKEEPER_TEST_TEMPORAL_ADDRESS,
       TEMPORAL_NAMESPACE: 'default',
       BATCHKEEPER_TASK_QUEUE: env.taskQueue,
+      BATCHKEEPER_LOG_LEVEL: 'TRACE',
       OPENAI_API_KEY: OPENAI_KEY,
       OPENAI_BASE_URL: env.fake.openaiBaseUrl,
       ANTHROPIC_API_KEY: ANTHROPIC_KEY,
@@ -198,9 +189,9 @@ test('no workflow history on the task queue holds a key, a body, a result, metad
 test('no captured worker log line holds a key, a body, a result, metadata or job data', () => {
   const lines = logs.split('\n').filter(Boolean);
   assert.ok(lines.length > 50, `logs were captured (${lines.length} lines)`);
-  assert.ok(lines.some((line) => line.startsWith('[log DEBUG]') || line.startsWith('[log TRACE]')), 'debug-level logs were captured');
-  assert.ok(lines.some((line) => /sdkComponent|"activityType"/.test(line)), 'SDK activity and workflow logs were captured');
-  assert.ok(logs.includes('[batchkeeper] batch '), "the example handler's summary line was captured");
+  assert.ok(lines.some((line) => /^\{"time":"[^"]+","level":"(DEBUG|TRACE)"/.test(line)), 'debug-level logs were captured');
+  assert.ok(lines.some((line) => /"sdkComponent":"(worker|activity|workflow)"/.test(line) && /"activityType"/.test(line)), 'SDK activity and workflow logs were captured');
+  assert.ok(lines.some((line) => /"message":"batch [^"]+ ended: \d+ succeeded/.test(line)), "the example handler's summary line was captured");
   assert.ok(logs.includes('HTTP 401'), 'the failed poll was logged');
   const leaked = Object.entries(MARKERS).filter(([, marker]) => logs.includes(marker));
   assert.deepEqual(

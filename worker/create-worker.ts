@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
+import { Client, type ClientPlugin } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle, type WorkflowBundleOption } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkerPlugin, type WorkflowBundle, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
+import type { StepMetrics } from '../activities/step-metrics';
 import { FAILURE_CONVERTER_PATH } from '../codec/data-converter';
 import type { PriceTable } from '../domain/prices';
 import type { RetryConfig } from '../domain/retry-policy';
@@ -44,18 +45,32 @@ export interface BatchkeeperWorkerOptions {
    * The client that starts workflows must use the same one.
    */
   dataConverter?: DataConverter;
+  /** Where the steps report batchkeeper's metrics: `meteredSteps(Runtime.instance().metricMeter)` (worker/metrics.ts). */
+  metrics?: StepMetrics;
+  /**
+   * Worker plugins, e.g. tracing's (worker/tracing.ts). Plugins that add workflow interceptors need them compiled
+   * into the workflow code, so with plugins and no `workflowBundle` the workflows are bundled at start; plugins that
+   * are also client plugins go to the client the activities use.
+   */
+  plugins?: Array<WorkerPlugin & Partial<ClientPlugin>>;
 }
 
 /** Wires activities (built from their dependencies) and the workflow code into one worker. */
 export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions): Promise<Worker> {
   const namespace = options.namespace ?? 'default';
+  const plugins = options.plugins ?? [];
+  const clientPlugins = plugins.filter((plugin): plugin is WorkerPlugin & ClientPlugin => typeof plugin.configureClient === 'function');
+  const workflowCode = options.workflowBundle
+    ? { workflowBundle: options.workflowBundle }
+    : plugins.length ? { workflowsPath: WORKFLOWS_PATH } : { workflowBundle: await defaultWorkflowBundle(options.dataConverter) };
   return Worker.create({
     connection: options.connection,
     namespace,
     taskQueue: options.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
-    workflowBundle: options.workflowBundle ?? (await defaultWorkflowBundle(options.dataConverter)),
+    ...workflowCode,
+    ...(plugins.length ? { plugins } : {}),
     activities: createActivities({
       pool: options.pool,
       providers: options.providers,
@@ -63,7 +78,8 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
       jobExecutors: options.jobExecutors,
       retry: options.retry,
       prices: options.prices,
-      temporal: new Client({ connection: options.connection, namespace, dataConverter: options.dataConverter }),
+      metrics: options.metrics,
+      temporal: new Client({ connection: options.connection, namespace, dataConverter: options.dataConverter, plugins: clientPlugins }),
       taskQueue: options.taskQueue,
     }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,

@@ -1,3 +1,4 @@
+import { log } from '@temporalio/activity';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
 
 /**
@@ -5,16 +6,20 @@ import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/ha
  * calling createBatchkeeperWorker with their handlers (see README).
  */
 export const exampleHandlers: BatchHandlerRegistry = {
-  /** Prints counts only: bodies never go to logs. */
+  /**
+   * Logs counts only (bodies never go to logs), through the activity's logger: the worker's log format, with the
+   * batch id and step on the line.
+   */
   'log-summary': {
     async onComplete({ batch, outcome, summary }) {
-      console.log(
-        `[batchkeeper] batch ${batch.id} ${outcome}: ${summary.succeeded} succeeded, ${summary.errored} errored, ` +
+      log.info(
+        `batch ${batch.id} ${outcome}: ${summary.succeeded} succeeded, ${summary.errored} errored, ` +
           `${summary.expired} expired, ${summary.canceled} canceled, ${summary.missing} missing`,
+        { outcome, ...summary },
       );
     },
     async onFailure({ batch, deadLetter }) {
-      console.log(`[batchkeeper] batch ${batch.id} discarded after ${deadLetter.step} failed: ${deadLetter.errorClass}`);
+      log.warn(`batch ${batch.id} discarded after ${deadLetter.step} failed: ${deadLetter.errorClass}`, { failedStep: deadLetter.step, errorClass: deadLetter.errorClass });
     },
   },
 };

@@ -1,6 +1,12 @@
 /** `batchkeeper/worker`: what an app's worker process needs to run batchkeeper with its own handlers. */
 export { bundleWorkflows, createBatchkeeperWorker, type BatchkeeperWorkerOptions } from './create-worker';
 export { exampleHandlers, exampleJobExecutors } from './example-handlers';
+export { METRIC_BUCKETS, METRIC_NAMES, meteredSteps } from './metrics';
+export { installWorkerRuntime, type RuntimeSettings } from './runtime';
+export { startStateGauges } from './state-gauges';
+export { startTracing, type Tracing } from './tracing';
+export { logRecord, workerLogger, type LogFormat } from './logging';
+export type { StepMetrics } from '../activities/step-metrics';
 export type {
   BatchFailureContext, BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobContext, JobExecutor, JobExecutorRegistry,
 } from '../activities/handlers';

@@ -32,7 +32,24 @@ export function logRecord(entry: LogEntry): Record<string, unknown> {
   return record;
 }
 
-const safeJson = (record: Record<string, unknown>) => JSON.stringify(record, (_key, value) => (typeof value === 'bigint' ? String(value) : value));
+/**
+ * A line never fails and never dumps an object's insides: plain objects and arrays are written out, an instance of any
+ * other class (the SDK logs its worker options, which hold plugins, codecs and connections) only as its class name,
+ * and a repeated reference as [circular].
+ */
+function safeJson(record: Record<string, unknown>): string {
+  const seen = new WeakSet<object>();
+  return JSON.stringify(record, (_key, value: unknown) => {
+    if (typeof value === 'bigint') return String(value);
+    if (typeof value === 'function') return undefined;
+    if (!value || typeof value !== 'object') return value;
+    if (seen.has(value)) return '[circular]';
+    seen.add(value);
+    const prototype = Object.getPrototypeOf(value);
+    if (Array.isArray(value) || prototype === Object.prototype || prototype === null || value instanceof Date) return value;
+    return `[${prototype?.constructor?.name ?? 'object'}]`;
+  });
+}
 
 export function workerLogger(format: LogFormat, level: LogLevel): DefaultLogger {
   if (format === 'text') return new DefaultLogger(level);

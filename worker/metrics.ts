@@ -14,6 +14,12 @@ export const METRIC_NAMES = {
   openDeadLetters: 'batchkeeper_open_dead_letters',
 } as const;
 
+/** Bucket bounds (ms) of the histograms: a poll may be minutes late, a handler may run for minutes. */
+export const METRIC_BUCKETS: Record<string, number[]> = {
+  [METRIC_NAMES.pollLateness]: [100, 500, 1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 3_600_000],
+  [METRIC_NAMES.handlerDuration]: [10, 50, 100, 500, 1_000, 5_000, 30_000, 120_000, 600_000],
+};
+
 export function meteredSteps(meter: MetricMeter): StepMetrics {
   const lateness = meter.createHistogram(METRIC_NAMES.pollLateness, 'int', 'ms', 'how late a scheduled poll ran, against the time planned for it');
   const calls = meter.createCounter(METRIC_NAMES.providerCalls, '1', 'provider adapter calls by provider, operation and outcome (ok, HTTP status or error code)');

@@ -150,11 +150,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         const version = wakeVersion;
         await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
         if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
+        // A poll on its timer is measured against the time planned for it (poll lateness); a poll-now is not late.
+        const plannedAt = pollNowRequested ? null : state.nextPollAt!;
         pollNowRequested = false;
 
         const pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
         const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
-        const polled = await poll(nextPlanned);
+        const polled = await poll(nextPlanned, plannedAt);
         if (!polled) return discard(runner.deadLetter?.deadLetterId);
         pollIndex += 1;
         pollsThisRun += 1;
@@ -222,9 +224,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     refresh();
   }
 
-  async function poll(nextPollAt: Date | null): Promise<boolean> {
+  async function poll(nextPollAt: Date | null, plannedAt: string | null = null): Promise<boolean> {
     const polled = await runner.run('poll', plan.retry.poll, TIMEOUTS.poll, (a) =>
-      a.pollBatch({ batchId, nextPollAt: nextPollAt?.toISOString() ?? null }),
+      a.pollBatch({ batchId, nextPollAt: nextPollAt?.toISOString() ?? null, ...(plannedAt ? { plannedAt } : {}) }),
     );
     if (!polled.ok) return false;
     state.pollCount += 1;

@@ -4,8 +4,9 @@
  * The README's two commands on a fresh clone: `npm start` and `npm test` bring what they need before they run, so a
  * new machine needs nothing installed by hand but Node (and Go, which builds the Temporal dev server once):
  *   - the npm packages of package-lock.json (`npm ci`) when node_modules is missing or differs from the lockfile;
- *   - for `test`, Debian's Chromium (the Temporal Web test drives it), installed with apt-get when this runs as root
- *     (or with sudo); otherwise it says at once, before any test runs, what is missing and how to get it.
+ *   - for `test`, Debian's Chromium (the Temporal Web test drives it) and Prometheus (the cluster suite scrapes the
+ *     workers with it), installed with apt-get when this runs as root (or with sudo); otherwise it says at once,
+ *     before any test runs, what is missing and how to get it.
  * Then it runs tools/scripts/start.ts or tools/scripts/run-tests.ts with tsx, passing the remaining arguments.
  * Plain CommonJS on purpose: it runs before any package is installed.
  */
@@ -38,18 +39,26 @@ function ensurePackages() {
   }
 }
 
-function ensureChromium() {
-  const chromium = process.env.BATCHKEEPER_CHROMIUM_PATH || '/usr/bin/chromium';
-  if (existsSync(chromium)) return;
-  const script = path.join(ROOT, 'tools', 'scripts', 'install-chromium.sh');
-  say(`Chromium (for the Temporal Web test) is missing at ${chromium}: installing Debian's package`);
-  const result = spawnSync('bash', [script], { cwd: ROOT, stdio: 'inherit' });
-  if (result.status !== 0 || !existsSync(chromium)) {
-    console.error(
-      `[setup] no Chromium at ${chromium}, so the Temporal Web test cannot run. Install it (apt-get install chromium, as root) ` +
-        'or point BATCHKEEPER_CHROMIUM_PATH at a Chromium binary, then run npm test again.',
-    );
-    process.exit(1);
+/** Programs the test suite drives for real, from Debian: where each is looked for, and what needs it. */
+const TEST_PROGRAMS = [
+  { package: 'chromium', variable: 'BATCHKEEPER_CHROMIUM_PATH', binary: '/usr/bin/chromium', purpose: 'the Temporal Web test' },
+  { package: 'prometheus', variable: 'BATCHKEEPER_PROMETHEUS_PATH', binary: '/usr/bin/prometheus', purpose: 'the cluster suite\'s metrics scrape' },
+];
+
+function ensureTestPrograms() {
+  const script = path.join(ROOT, 'tools', 'scripts', 'install-debian-package.sh');
+  for (const program of TEST_PROGRAMS) {
+    const binary = process.env[program.variable] || program.binary;
+    if (existsSync(binary)) continue;
+    say(`${program.package} (for ${program.purpose}) is missing at ${binary}: installing Debian's package`);
+    const result = spawnSync('bash', [script, program.package, binary], { cwd: ROOT, stdio: 'inherit' });
+    if (result.status !== 0 || !existsSync(binary)) {
+      console.error(
+        `[setup] no ${program.package} at ${binary}, so ${program.purpose} cannot run. Install it (apt-get install ${program.package}, as root) ` +
+          `or point ${program.variable} at the binary, then run npm test again.`,
+      );
+      process.exit(1);
+    }
   }
 }
 
@@ -60,6 +69,6 @@ if (!entries[command]) {
   process.exit(2);
 }
 ensurePackages();
-if (command === 'test') ensureChromium();
+if (command === 'test') ensureTestPrograms();
 const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, entries[command]), ...args], { cwd: ROOT, stdio: 'inherit' });
 process.exit(run.status ?? 1);

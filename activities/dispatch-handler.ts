@@ -1,8 +1,8 @@
-import type { Pool } from 'pg';
+import type { PoolClient } from 'pg';
 import { isTerminalBatchStatus } from '../domain/statuses';
 import type { BatchOutcome, RequestStatus } from '../domain/types';
 import { getBatchForUpdate, markHandlerDispatched, summarizeRequests } from '../db/batches-store';
-import { inTransaction } from '../db/pool';
+import { inTransaction, schemaOf } from '../db/pool';
 import { listRequests } from '../db/requests-store';
 import { withAppSearchPath } from '../db/schema';
 import { batchSubject } from './batch-lookup';
@@ -32,8 +32,9 @@ export function createDispatchHandler(deps: ActivityDeps) {
             throw permanentFailure('UnknownHandler', `no completion handler named '${batch.handlerName}' is registered on this worker`);
           }
           const summary = await summarizeRequests(db, batch.id);
-          // The handler writes the app's tables through `db` (its own search path); results are read through the
-          // pool: they are stored for good by now, so another connection reads the same.
+          // The handler writes the app's tables through `db` (its own search path) and pages the results on the same
+          // connection (schema-qualified): a dispatch holds one connection, so dispatches beyond the pool's size
+          // wait for one instead of each holding one and waiting for a second.
           const started = Date.now();
           try {
             await withAppSearchPath(db, () => handler.onComplete({
@@ -41,7 +42,7 @@ export function createDispatchHandler(deps: ActivityDeps) {
               outcome,
               summary,
               db,
-              results: (options = {}) => pageRequests(pool, batch.id, options.pageSize ?? 500, options.status),
+              results: (options = {}) => pageRequests(db, schemaOf(pool), batch.id, options.pageSize ?? 500, options.status),
             }));
           } catch (error) {
             deps.metrics?.handlerDuration(batch.handlerName, 'failed', Date.now() - started);
@@ -57,10 +58,10 @@ export function createDispatchHandler(deps: ActivityDeps) {
   };
 }
 
-async function* pageRequests(db: Pool, batchId: string, pageSize: number, status?: RequestStatus) {
+async function* pageRequests(db: PoolClient, schema: string, batchId: string, pageSize: number, status?: RequestStatus) {
   let afterPosition = -1;
   for (;;) {
-    const page = await listRequests(db, batchId, { afterPosition, limit: pageSize, status });
+    const page = await listRequests(db, batchId, { afterPosition, limit: pageSize, status, schema });
     yield* page;
     if (page.length < pageSize) return;
     afterPosition = page[page.length - 1].position;

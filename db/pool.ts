@@ -26,6 +26,9 @@ export function createPool(databaseUrl: string, { preparedStatements = true, sch
   schemas.set(pool, schema);
   // An idle client that loses its server (PostgreSQL restart) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // A checked-out client whose backend dies emits 'error' on the client itself, and with no listener that kills the
+  // process; its pending query already rejects with the cause, and pg-pool discards the client when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

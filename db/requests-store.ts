@@ -1,5 +1,6 @@
 import { RESENDABLE_REQUEST_STATUSES, type RequestStatus } from '../domain/statuses';
 import { queryUnprepared, type Queryable } from './queryable';
+import { checkedSchema } from './schema';
 import type { SqlParams } from './sql-params';
 
 /**
@@ -65,17 +66,22 @@ export async function* iterateRequestBodies(
   }
 }
 
-/** Keyset page through results in submission order. */
+/**
+ * One page of a batch's requests with their outcomes, in position order. `schema` names batchkeeper's schema for a
+ * connection whose search path is another (a completion handler's transaction, which pages results on the same
+ * connection it writes through).
+ */
 export async function listRequests(
   db: Queryable,
   batchId: string,
-  page: { afterPosition?: number; limit: number; status?: RequestStatus },
+  page: { afterPosition?: number; limit: number; status?: RequestStatus; schema?: string },
 ): Promise<RequestRecord[]> {
+  const view = page.schema ? `"${checkedSchema(page.schema)}".request_outcomes` : 'request_outcomes';
   const { rows } = await queryUnprepared(
     db,
     `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens,
             attempts, dead_lettered_at, cost_usd
-       FROM request_outcomes
+       FROM ${view}
       WHERE batch_id = $1 AND position > $2 AND ($4::text IS NULL OR status = $4)
       ORDER BY position LIMIT $3`,
     [batchId, page.afterPosition ?? -1, page.limit, page.status ?? null],

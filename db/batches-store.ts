@@ -1,3 +1,4 @@
+import type { ClientBase } from 'pg';
 import { isTerminalBatchStatus, TERMINAL_BATCH_STATUSES, type BatchStatus } from '../domain/statuses';
 import type { RequestCounts, ResultSummary } from '../domain/types';
 import { appendEvent, eventSql, statusChangeEventSql } from './events-store';
@@ -105,7 +106,7 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
 }
 
 /** Inserts the batch and all its requests. Call inside a transaction so a rejected submission writes nothing. */
-export async function insertBatch(db: Queryable, batch: NewBatch): Promise<void> {
+export async function insertBatch(db: ClientBase, batch: NewBatch): Promise<void> {
   await db.query(
     `INSERT INTO batches (id, idempotency_key, workflow_id, provider, model, handler_name, metadata, request_count,
                           poll_schedule_ms, max_age_ms, max_request_attempts)

@@ -1,4 +1,6 @@
 import { RESENDABLE_REQUEST_STATUSES, type RequestStatus } from '../domain/statuses';
+import type { ClientBase } from 'pg';
+import { CopyWriter, copyText } from './copy-writer';
 import { queryUnprepared, type Queryable } from './queryable';
 import { checkedSchema } from './schema';
 import type { SqlParams } from './sql-params';
@@ -29,18 +31,23 @@ export interface RequestRecord {
   costUsd: number | null;
 }
 
-const INSERT_CHUNK = 1000;
-
-/** Inserts the requests of a new batch in submission order. Call in the transaction that inserts the batch. */
-export async function insertRequests(db: Queryable, batchId: string, requests: readonly NewRequest[]): Promise<void> {
-  for (let offset = 0; offset < requests.length; offset += INSERT_CHUNK) {
-    const chunk = requests.slice(offset, offset + INSERT_CHUNK);
-    await db.query(
-      `INSERT INTO batch_requests (batch_id, custom_id, position, params)
-       SELECT $1, custom_id, position, params
-         FROM unnest($2::text[], $3::int[], $4::jsonb[]) AS r(custom_id, position, params)`,
-      [batchId, chunk.map((request) => request.customId), chunk.map((_, index) => offset + index), chunk.map((request) => JSON.stringify(request.params))],
-    );
+/**
+ * Inserts the requests of a new batch in submission order, with COPY (a 50,000-request batch of 4 KB requests is
+ * 200 MB of jsonb: an INSERT per chunk of 1,000 took three times as long). Call on the client of the transaction that
+ * inserts the batch: the rows land with it or not at all.
+ */
+export async function insertRequests(db: ClientBase, batchId: string, requests: readonly NewRequest[]): Promise<void> {
+  const copy = new CopyWriter(db, 'COPY batch_requests (batch_id, custom_id, position, params) FROM STDIN');
+  try {
+    for (let position = 0; position < requests.length; position += 1) {
+      const { customId, params } = requests[position];
+      const behind = copy.write(`${batchId}\t${copyText(customId)}\t${position}\t${copyText(JSON.stringify(params))}`);
+      if (behind) await behind;
+    }
+    await copy.end();
+  } catch (error) {
+    await copy.abort(error as Error);
+    throw error;
   }
 }
 
@@ -55,15 +62,28 @@ export async function* iterateRequestBodies(
   for (;;) {
     const { rows } = await queryUnprepared(
       db,
-      `SELECT provider_custom_id, position, params FROM batch_requests
+      `SELECT provider_custom_id, position, params::text AS params_json FROM batch_requests
         WHERE batch_id = $1 AND round = $2 AND part = $3 AND position > $4
         ORDER BY position LIMIT $5`,
       [batchId, part.round, part.part, after, pageSize],
     );
-    for (const row of rows) yield { customId: row.provider_custom_id, params: row.params };
+    // Parsed only if the adapter reads `params`: the JSONL adapters splice the text as it is.
+    for (const row of rows) yield lazyParams(row.provider_custom_id, row.params_json);
     if (rows.length < pageSize) return;
     after = rows[rows.length - 1].position;
   }
+}
+
+function lazyParams(customId: string, paramsJson: string): NewRequest & { paramsJson: string } {
+  let parsed: Record<string, unknown> | undefined;
+  return {
+    customId,
+    paramsJson,
+    get params() {
+      parsed ??= JSON.parse(paramsJson) as Record<string, unknown>;
+      return parsed;
+    },
+  };
 }
 
 /**

@@ -1,7 +1,5 @@
-import { once } from 'node:events';
-import { finished } from 'node:stream/promises';
 import type { PoolClient } from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { CopyWriter, copyText } from './copy-writer';
 import type { RequestStatus } from '../domain/types';
 import type { Queryable } from './queryable';
 
@@ -28,85 +26,38 @@ export interface StoredOutcome extends OutcomeRow {
   status: Exclude<RequestStatus, 'pending' | 'missing'>;
 }
 
-const COPY_BLOCK_CHARS = 64 * 1024;
 const COPY_COLUMNS = 'batch_id, round, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens';
 
 /**
  * Streams outcomes into request_results with COPY on a client inside the caller's transaction (so a part's results
- * land all at once or not at all). `write` waits when PostgreSQL is behind, so memory stays flat.
+ * land all at once or not at all).
  */
 export class ResultsCopy {
-  private readonly stream: ReturnType<typeof copyFrom>;
-  private failure: Error | null = null;
-  private buffered = '';
-  private readonly done: Promise<void>;
+  private readonly copy: CopyWriter;
 
   constructor(client: PoolClient, private readonly batchId: string, private readonly round: number) {
-    const stream = client.query(copyFrom(`COPY request_results (${COPY_COLUMNS}) FROM STDIN`));
-    this.stream = stream;
-    this.done = new Promise<void>((resolve, reject) => {
-      stream.on('finish', resolve);
-      stream.on('error', (error: Error) => {
-        this.failure = error;
-        reject(error);
-      });
-    });
-    this.done.catch(() => undefined);
+    this.copy = new CopyWriter(client, `COPY request_results (${COPY_COLUMNS}) FROM STDIN`);
   }
 
-  /**
-   * Queues one row. Returns a promise only when a block went out and PostgreSQL is behind: await it then (a promise
-   * per row would cost more than the row).
-   */
+  /** Queues one row; await the promise when one is returned (PostgreSQL is behind). */
   write(position: number, outcome: OutcomeRow): Promise<void> | undefined {
-    if (this.failure) throw this.failure;
     // Only the free-text fields can hold characters COPY treats specially; ids, numbers and the status cannot.
-    const line = `${this.batchId}\t${this.round}\t${position}\t${outcome.status}\t${
+    return this.copy.write(`${this.batchId}\t${this.round}\t${position}\t${outcome.status}\t${
       copyText(outcome.resultJson ?? null)}\t${
       copyText(outcome.errorCode ?? null)}\t${copyText(outcome.errorMessage ?? null)}\t${
       outcome.retryable === undefined ? '\\N' : String(outcome.retryable)}\t${
-      integerOrNull(outcome.inputTokens)}\t${integerOrNull(outcome.outputTokens)}`;
-    // Lines go out in blocks: one CopyData message per line costs both ends more than the rows themselves.
-    this.buffered += `${line}\n`;
-    return this.buffered.length >= COPY_BLOCK_CHARS ? this.flush() : undefined;
+      integerOrNull(outcome.inputTokens)}\t${integerOrNull(outcome.outputTokens)}`);
   }
 
-  async end(): Promise<void> {
-    await this.flush();
-    this.stream.end();
-    await this.done;
+  end(): Promise<void> {
+    return this.copy.end();
   }
 
-  private async flush(): Promise<void> {
-    if (this.failure) throw this.failure;
-    if (!this.buffered) return;
-    const block = this.buffered;
-    this.buffered = '';
-    if (!this.stream.write(block)) {
-      await Promise.race([once(this.stream, 'drain'), this.done]);
-      if (this.failure) throw this.failure;
-    }
-  }
-
-  /**
-   * Cancels the COPY (PostgreSQL discards its rows) and waits until the connection can take the ROLLBACK; call it
-   * when the lines fail mid-way (a cut download), or the client would stay in COPY mode.
-   */
-  async abort(reason: Error): Promise<void> {
-    if (!this.stream.destroyed) this.stream.destroy(reason);
-    await finished(this.stream).catch(() => undefined);
+  /** Cancels the COPY so the connection can take the ROLLBACK (a cut download). */
+  abort(reason: Error): Promise<void> {
+    return this.copy.abort(reason);
   }
 }
-
-/** COPY text format: \N is null; backslash, tab, newline and carriage return are escaped (one pass). */
-function copyText(value: string | null): string {
-  if (value === null) return '\\N';
-  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (char) => COPY_ESCAPES[char]!) : value;
-}
-
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 function integerOrNull(value: number | undefined): string {
   return typeof value === 'number' && Number.isInteger(value) ? String(value) : '\\N';

@@ -3,7 +3,7 @@
  * streaming. Built on the official SDK; every call is classified into a ProviderError. OpenAI-compatible batch APIs
  * reuse it with their own name, client and status vocabulary (openai-compatible.ts).
  */
-import OpenAI, { toFile } from 'openai';
+import OpenAI from 'openai';
 import type { BatchCreateParams } from 'openai/resources/batches';
 import { callProvider, classifyStream, badResponse, requireObjectWithId, type CallContext } from './classify-error';
 import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
@@ -12,6 +12,7 @@ import { cancelOrReport, hasReadableResults, isJsonResponse, resultsBody } from 
 import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
 import { checkedRequests, jsonlChunks } from './requests';
 import { parseResultLines } from './result-lines';
+import { withUploadFile } from './upload-file';
 import type {
   BatchProvider,
   ProviderBatchStatus,
@@ -79,15 +80,10 @@ export class OpenAIBatchProvider implements BatchProvider {
 
   async submit({ batchId, model, requests }: SubmitInput): Promise<SubmitResult> {
     const ctx = this.context('submit', batchId);
-    // Built before any HTTP call, so invalid input fails without leaving an orphan upload behind.
-    const jsonl = batchInputJsonl(this.name, this.endpoint, model, requests);
-    const file = await toFile(jsonl, `batchkeeper-${batchId}.jsonl`, { type: 'application/jsonl' });
-    // A retried upload only leaves an unused file behind, so the SDK may retry it.
-    const uploaded = requireObjectWithId(
-      await callProvider(ctx, () => this.client.files.create({ file, purpose: 'batch' })),
-      ctx,
-      'a file object',
-    );
+    // Written out before any HTTP call, so invalid input fails without leaving an orphan upload behind. A retried
+    // upload only leaves an unused file behind, so the SDK may retry it.
+    const uploaded = await withUploadFile(batchInputJsonl(this.name, this.endpoint, model, requests), `batchkeeper-${batchId}.jsonl`, async (file) =>
+      requireObjectWithId(await callProvider(ctx, () => this.client.files.create({ file, purpose: 'batch' })), ctx, 'a file object'));
     // maxRetries 0: the SDK sends no idempotency key, so its own retry could create a second batch. Our retry layer
     // calls findExisting before creating again.
     const batch = await callProvider(ctx, () =>
@@ -178,8 +174,14 @@ export function batchInputJsonl(
   requests: AsyncIterable<ProviderRequest> | Iterable<ProviderRequest>,
 ): AsyncGenerator<string> {
   async function* lines(): AsyncGenerator<string> {
-    for await (const { customId, params } of checkedRequests(provider, requests)) {
-      yield JSON.stringify({ custom_id: customId, method: 'POST', url: endpoint, body: { ...params, model } });
+    const head = `,"method":"POST","url":${JSON.stringify(endpoint)},"body":`;
+    const modelMember = `"model":${JSON.stringify(model)}`;
+    for await (const request of checkedRequests(provider, requests)) {
+      // The body is the params with the model added last (validation allows only the batch's own model in params,
+      // so a repeated "model" member carries the same value).
+      const params = request.paramsJson ?? JSON.stringify(request.params);
+      const body = params === '{}' ? `{${modelMember}}` : `${params.slice(0, -1)},${modelMember}}`;
+      yield `{"custom_id":${JSON.stringify(request.customId)}${head}${body}}`;
     }
   }
   return jsonlChunks(lines());

@@ -26,6 +26,11 @@ export interface ProviderStatusReport {
 export interface ProviderRequest {
   customId: string;
   params: Record<string, unknown>;
+  /**
+   * The same params as JSON text, when they come from PostgreSQL: adapters that send each request as a JSON line
+   * splice it instead of serialising `params` again (a 200 MB batch is parsed and re-serialised once less).
+   */
+  paramsJson?: string;
 }
 
 export interface SubmitInput {

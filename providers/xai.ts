@@ -15,6 +15,7 @@ import { cancelOrReport, hasReadableResults } from './lifecycle';
 import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
 import { batchInputJsonl } from './openai';
 import { rpcErrorLine } from './rpc-errors';
+import { withUploadFile } from './upload-file';
 import type { BatchProvider, ProviderBatchStatus, ProviderResultLine, ProviderStatusReport, SubmitInput, SubmitResult } from './types';
 
 export interface XAIProviderOptions extends ClientOptions {
@@ -67,13 +68,13 @@ export class XAIBatchProvider implements BatchProvider {
 
   async submit({ batchId, model, requests }: SubmitInput): Promise<SubmitResult> {
     const ctx = this.context('submit', batchId);
-    // Built before any HTTP call, so invalid input fails without leaving an orphan upload behind.
-    const jsonl: string[] = [];
-    for await (const chunk of batchInputJsonl(this.name, this.endpoint, model, requests)) jsonl.push(chunk);
-    const form = new FormData();
-    form.append('file', new Blob(jsonl, { type: 'application/jsonl' }), `batchkeeper-${batchId}.jsonl`);
-    // A retried upload only leaves an unused file behind, so the SDK may retry it.
-    const file = requireRecord(await callProvider(ctx, () => this.client.post('/files', { body: form })), ctx, 'a file object');
+    // Written out before any HTTP call, so invalid input fails without leaving an orphan upload behind. A retried
+    // upload only leaves an unused file behind, so the SDK may retry it.
+    const file = await withUploadFile(batchInputJsonl(this.name, this.endpoint, model, requests), `batchkeeper-${batchId}.jsonl`, async (upload) => {
+      const form = new FormData();
+      form.append('file', upload);
+      return requireRecord(await callProvider(ctx, () => this.client.post('/files', { body: form })), ctx, 'a file object');
+    });
     const fileId = str(file.id) ?? str(file.file_id);
     if (fileId === undefined) throw badResponse(ctx, 'expected a file object with an id');
     // maxRetries 0: a retried create could make a second batch; our retry layer calls findExisting first.

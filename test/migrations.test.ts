@@ -3,10 +3,15 @@
  * nothing elsewhere; what the database accepts as a status is what domain/statuses.ts says; down undoes everything.
  */
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { migrateDatabase, runMigrations } from '../db/migrate';
 import { BATCH_STATUSES, JOB_STATUSES, REQUEST_STATUSES } from '../domain/statuses';
 import { createScratchDatabase, type ScratchDatabase } from './support/scratch-database';
+
+/** Every migration file, in the order they apply. */
+const MIGRATIONS = readdirSync(path.join(__dirname, '..', 'migrations')).filter((name) => name.endsWith('.sql')).map((name) => name.replace(/\.sql$/, '')).sort();
 
 let db: ScratchDatabase;
 
@@ -36,9 +41,9 @@ async function checkedValues(schema: string, table: string, column: string): Pro
 }
 
 test('everything goes into the configured schema, the app\'s public schema stays empty', async () => {
-  assert.deepEqual(await migrateDatabase(db.url), ['1700000000001_initial']);
+  assert.deepEqual(await migrateDatabase(db.url), MIGRATIONS);
   assert.deepEqual(await migrateDatabase(db.url), [], 'a second run applies nothing');
-  assert.deepEqual(await migrateDatabase(db.url, { schema: 'reviews_bk' }), ['1700000000001_initial'], 'a second schema is independent');
+  assert.deepEqual(await migrateDatabase(db.url, { schema: 'reviews_bk' }), MIGRATIONS, 'a second schema is independent');
   const tables = await tablesBySchema();
   const expected = [
     'batch_requests', 'batches', 'batchkeeper_migrations', 'dead_letters', 'event_log', 'failed_work', 'jobs', 'provider_batches',
@@ -58,7 +63,7 @@ test('the statuses the database accepts are the ones domain/statuses.ts declares
 });
 
 test('migrating down removes every table, view and function of the schema', async () => {
-  assert.deepEqual(await runMigrations(db.url, { schema: 'reviews_bk', direction: 'down' }), ['1700000000001_initial']);
+  assert.deepEqual(await runMigrations(db.url, { schema: 'reviews_bk', direction: 'down' }), [...MIGRATIONS].reverse());
   assert.deepEqual((await tablesBySchema()).reviews_bk, ['batchkeeper_migrations']);
   const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'reviews_bk'`);
   assert.equal(rows[0].n, 0);

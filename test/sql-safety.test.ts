@@ -39,6 +39,7 @@ const ALLOWED: Record<string, Record<string, string>> = {
     source: "statusChangeEventSql(): the name of a CTE of the caller's own statement (transition(): 'changed')",
   },
   'db/requests-store.ts': {
+    view: 'listRequests(): `request_outcomes`, or `"<schema>".request_outcomes` for a connection on the app\'s search path, the schema through checkedSchema() of db/schema.ts ([a-z_][a-z0-9_]{0,62})',
     stored: "countPartSubmissionSql(): the name of a CTE of the caller's own statement (recordPartSubmitted(): 'submitted')",
   },
   'db/schema.ts': {
@@ -66,6 +67,14 @@ const FORWARDING_CLIENTS: Record<string, string> = {
  */
 const QUERY_HELPERS: Record<string, string> = {
   queryUnprepared: 'db/queryable.ts',
+};
+
+/**
+ * Classes whose constructor takes a COPY statement as its second argument, `new Writer(client, text)`, with the file
+ * whose `.query(copyFrom(statement))` runs it. The callers' texts are checked at the `new`.
+ */
+const COPY_WRITERS: Record<string, string> = {
+  CopyWriter: 'db/copy-writer.ts',
 };
 
 /** `.query(x)` calls that are not SQL at all: Temporal workflow queries on a workflow handle. */
@@ -135,14 +144,20 @@ function stringConstants(source: ts.SourceFile): Set<string> {
 
 /** The SQL text argument of a `.query(text, ...)` or `helper(db, text, ...)` call; undefined for other nodes. */
 function queryText(node: ts.Node): ts.Expression | undefined {
+  if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text in COPY_WRITERS) return node.arguments?.[1];
   if (!ts.isCallExpression(node)) return undefined;
   if (ts.isPropertyAccessExpression(node.expression) && node.expression.name.text === 'query') return node.arguments[0];
   if (ts.isIdentifier(node.expression) && node.expression.text in QUERY_HELPERS) return node.arguments[1];
   return undefined;
 }
 
-function isForwardedQuery(relative: string, call: ts.CallExpression): boolean {
+function isForwardedQuery(relative: string, call: ts.CallExpression | ts.NewExpression): boolean {
+  if (ts.isNewExpression(call)) return false;
   if (!ts.isPropertyAccessExpression(call.expression)) return false;
+  if (Object.values(COPY_WRITERS).includes(relative)) {
+    const [copy] = call.arguments;
+    return copy !== undefined && copy.getText().replace(/\s+/g, ' ') === 'copyFrom(statement)';
+  }
   if (Object.values(QUERY_HELPERS).includes(relative)) {
     const [config] = call.arguments;
     return config !== undefined && ts.isObjectLiteralExpression(config) && config.getText().replace(/\s+/g, ' ') === '{ text, values }';
@@ -191,7 +206,7 @@ function scanSource(relative: string, text: string): ScanResult {
 
   const visit = (node: ts.Node) => {
     const queried = queryText(node);
-    if (queried && ts.isCallExpression(node)) {
+    if (queried && (ts.isCallExpression(node) || ts.isNewExpression(node))) {
       queryCalls += 1;
       // A forwarding client's super.query(...) (or a query helper's) runs its caller's text, checked where that is written.
       if (isForwardedQuery(relative, node)) {

@@ -10,14 +10,16 @@
  * COPY_RUNS runs. Each run, and the measured ingest, starts after a CHECKPOINT: a checkpoint that the 110 MB written
  * just before sets off inside the timed COPY made it twice as slow in one full run (ratio 1.07).
  */
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { to as copyTo } from 'pg-copy-streams';
 import { pollNowSignal } from '../../domain/definitions';
 import { setReplyPadding } from '../../testing/fake-provider/replies';
 import { benchBatch, sleep, type BenchContext, type WorkerProcess } from './context';
 import { API_KEY } from './presets';
-import { CpuMeter, postmasterPid, RssSampler, round1 } from './memory';
+import { fastestCopy } from './copy-floor';
+import { round1 } from './memory';
+import { meterPhase } from './phase-meter';
 import { round2, type BenchDetails } from './report';
 
 /** Bytes of a succeeded Anthropic result line besides the reply text (measured on the fake's format). */
@@ -64,10 +66,7 @@ export async function runIngest(ctx: BenchContext, worker: WorkerProcess, detail
     await sleep(1000);
 
     // The measured ingest.
-    const baseline = worker.rss().rssMb;
-    worker.resetPeak();
-    const sampler = new RssSampler(worker.pid, 20).start();
-    const cpu = new CpuMeter({ worker: worker.pid, postgres: postmasterPid(ctx.stack.postgres.dataDir) }, worker.pid).start();
+    const meter = meterPhase(worker, ctx.stack.postgres.dataDir);
     const t0 = Date.now();
     await ctx.temporal.workflow.getHandle(batch.workflowId).signal(pollNowSignal);
     let lastLog = t0;
@@ -84,10 +83,7 @@ export async function runIngest(ctx: BenchContext, worker: WorkerProcess, detail
       if (Date.now() - t0 > 600_000) throw new Error('results not stored 10 minutes after pollNow');
       await sleep(20);
     }
-    sampler.stop();
-    const cpuSeconds = cpu.stop();
-    const workerThreadsCpuSeconds = cpu.threads();
-    const peak = Math.max(worker.rss().peakMb, sampler.maxMb);
+    const { baselineMb: baseline, peakMb: peak, cpuSeconds, workerThreadsCpuSeconds } = meter.stop();
     const { rows: steps } = await ctx.pool.query(
       `SELECT last_attempt_at, succeeded_at, total_attempts FROM step_attempts WHERE subject_kind = 'batch' AND subject_id = $1 AND step = 'fetch_results'`,
       [batch.id],
@@ -147,36 +143,18 @@ async function downloadOnly(url: string): Promise<{ bytes: number; lines: number
   return { bytes, lines, rowsPerSec: lines / ((Date.now() - started) / 1000) };
 }
 
-async function copyFloor(
-  ctx: BenchContext, batchId: string,
-): Promise<{ rows: number; seconds: number; runSeconds: number[]; rowsPerSec: number; bytes: number }> {
+async function copyFloor(ctx: BenchContext, batchId: string) {
+  // batchId is a uuid we generated; COPY takes no parameters.
+  if (!/^[0-9a-f-]{36}$/.test(batchId)) throw new Error('unexpected batch id');
   const client = await ctx.pool.connect();
+  const chunks: Buffer[] = [];
   try {
-    // batchId is a uuid we generated; COPY takes no parameters.
-    if (!/^[0-9a-f-]{36}$/.test(batchId)) throw new Error('unexpected batch id');
-    const chunks: Buffer[] = [];
     await pipeline(
       client.query(copyTo(`COPY (SELECT ${OUTCOME_COLUMNS} FROM request_results WHERE batch_id = '${batchId}') TO STDOUT`)),
       new Writable({ write(chunk: Buffer, _encoding, done) { chunks.push(chunk); done(); } }),
     );
-    const bytes = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-    const runSeconds: number[] = [];
-    let rows = 0;
-    for (let run = 0; run < COPY_RUNS; run += 1) {
-      await client.query('DROP TABLE IF EXISTS bench_copy_scratch');
-      // The same table shape as request_results (columns, primary key, check constraint).
-      await client.query('CREATE TABLE bench_copy_scratch (LIKE request_results INCLUDING ALL)');
-      await client.query('CHECKPOINT');
-      await sleep(500);
-      const started = process.hrtime.bigint();
-      await pipeline(Readable.from(chunks), client.query(copyFrom(`COPY bench_copy_scratch (${OUTCOME_COLUMNS}) FROM STDIN`)));
-      runSeconds.push(Number(process.hrtime.bigint() - started) / 1e9);
-      rows = Number((await client.query('SELECT count(*) AS n FROM bench_copy_scratch')).rows[0].n);
-    }
-    await client.query('DROP TABLE bench_copy_scratch');
-    const seconds = Math.min(...runSeconds);
-    return { rows, seconds, runSeconds, rowsPerSec: Math.round(rows / seconds), bytes };
   } finally {
     client.release();
   }
+  return fastestCopy(ctx.pool, { like: 'request_results', columns: OUTCOME_COLUMNS, chunks, runs: COPY_RUNS });
 }

@@ -30,6 +30,7 @@ import { DATA_DIR, startLocalStack } from '../dev/stack';
 import { startFakeProvider } from '../../testing/fake-provider/server';
 import { runHistory } from './history';
 import { runIngest } from './ingest';
+import { runLargeSubmit } from './large-submit';
 import { readRss, resetPeakRss } from './memory';
 import { runFloorWorkerProcess, runOverhead } from './overhead';
 import * as report from './report';
@@ -258,6 +259,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     });
     await run('ingest', async () => {
       Object.assign(results, await runIngest(ctx, worker!, results.details));
+    });
+    await run('submit', async () => {
+      Object.assign(results, await runLargeSubmit(ctx, worker ?? await freshWorker('ours-submit'), results.details));
     });
     await run('timeliness', async () => {
       await worker?.stop();

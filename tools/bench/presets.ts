@@ -22,8 +22,8 @@ export const TEMPORAL_DYNAMIC_CONFIG = [
 // ---------------------------------------------------------------------------------------------------------------
 // Presets
 
-export type MeasurementName = 'overhead' | 'history' | 'pollnow' | 'ingest' | 'timeliness';
-export const MEASUREMENTS: MeasurementName[] = ['overhead', 'history', 'pollnow', 'ingest', 'timeliness'];
+export type MeasurementName = 'overhead' | 'history' | 'pollnow' | 'ingest' | 'submit' | 'timeliness';
+export const MEASUREMENTS: MeasurementName[] = ['overhead', 'history', 'pollnow', 'ingest', 'submit', 'timeliness'];
 
 export interface Preset {
   name: 'default' | 'quick';
@@ -47,6 +47,8 @@ export interface Preset {
   history: { polls: number; pollIntervalMs: number };
   pollNow: { trials: number; requests: number };
   ingest: { lines: number; lineBytes: number };
+  /** One batch of this many requests of about requestBytes each, from submitBatch to provider batches created. */
+  largeSubmit: { requests: number; requestBytes: number };
   timeliness: { inFlight: number; pollIntervalMs: number; windowMs: number; sampleWorkflows: number };
 }
 
@@ -61,6 +63,7 @@ export const DEFAULT_PRESET: Preset = {
   history: { polls: 10_080, pollIntervalMs: 1 },
   pollNow: { trials: 11, requests: 1000 },
   ingest: { lines: 100_000, lineBytes: 1048 },
+  largeSubmit: { requests: 50_000, requestBytes: 4096 },
   timeliness: { inFlight: 10_000, pollIntervalMs: 300_000, windowMs: 300_000, sampleWorkflows: 600 },
 };
 
@@ -72,6 +75,7 @@ export const QUICK_PRESET: Preset = {
   history: { polls: 1000, pollIntervalMs: 1 },
   pollNow: { trials: 5, requests: 1000 },
   ingest: { lines: 25_000, lineBytes: 1048 },
+  largeSubmit: { requests: 5_000, requestBytes: 4096 },
   timeliness: { inFlight: 600, pollIntervalMs: 20_000, windowMs: 20_000, sampleWorkflows: 300 },
 };
 
@@ -102,6 +106,7 @@ Sizes
   --in-flight N           timeliness/memory: batches in flight on one worker  --poll-interval D  their poll interval (e.g. 60s)
   --window D              timeliness: measurement window after the ramp
   --trials N              poll-now-to-handler trials                          --ingest-lines N   results file lines
+  --submit-requests N     large submit: requests of about 4 KB in one batch
 
 Worker tuning (env of both worker processes; unset = the stock worker's defaults)
   --max-cached N  --max-activities N  --max-workflow-tasks N  --pg-pool N
@@ -119,7 +124,7 @@ export function parseDuration(text: string): number {
 }
 
 export function optionsFromArgs(argv: string[]): BenchOptions {
-  const intFlags = ['batches', 'rounds', 'history-polls', 'in-flight', 'trials', 'ingest-lines', 'max-cached', 'max-activities',
+  const intFlags = ['batches', 'rounds', 'history-polls', 'in-flight', 'trials', 'ingest-lines', 'submit-requests', 'max-cached', 'max-activities',
     'max-workflow-tasks', 'pg-pool'];
   const { values } = parseArgs({
     args: argv,
@@ -155,6 +160,7 @@ export function optionsFromArgs(argv: string[]): BenchOptions {
   preset.timeliness.inFlight = int('in-flight', 1) ?? preset.timeliness.inFlight;
   preset.pollNow.trials = int('trials', 1) ?? preset.pollNow.trials;
   preset.ingest.lines = int('ingest-lines', 1) ?? preset.ingest.lines;
+  preset.largeSubmit.requests = int('submit-requests', 1) ?? preset.largeSubmit.requests;
   if (values['poll-interval']) preset.timeliness.pollIntervalMs = parseDuration(values['poll-interval']);
   if (values.window) preset.timeliness.windowMs = parseDuration(values.window);
   if (values.ui) preset.ui = true;

@@ -146,6 +146,9 @@ describe('outcomes, counters and the created-batch log', () => {
   });
 
   test('fingerprints identify the same logical batch; counters count calls', async () => {
+    // Long enough that the batch is still in progress at the cancel (a finished batch refuses it, and the adapter
+    // then reads its status: one retrieve more) however slow the machine is.
+    fake.configure({ processingMs: 60_000 });
     const provider = makeProvider(fake, 'openai');
     const a = await provider.submit({ batchId: 'bk-1', model: 'm', requests: requestsFor(['x', 'y']) });
     await provider.submit({ batchId: 'bk-1', model: 'm', requests: requestsFor(['y', 'x']) });

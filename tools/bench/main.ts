@@ -31,6 +31,7 @@ import { startFakeProvider } from '../../testing/fake-provider/server';
 import { runHistory } from './history';
 import { runIngest } from './ingest';
 import { runLargeSubmit } from './large-submit';
+import { runReplayCost } from './replay-cost';
 import { readRss, resetPeakRss } from './memory';
 import { runFloorWorkerProcess, runOverhead } from './overhead';
 import * as report from './report';
@@ -262,6 +263,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     });
     await run('submit', async () => {
       Object.assign(results, await runLargeSubmit(ctx, worker ?? await freshWorker('ours-submit'), results.details));
+    });
+    await run('replay', async () => {
+      Object.assign(results, await runReplayCost(ctx, results.details));
     });
     await run('timeliness', async () => {
       await worker?.stop();

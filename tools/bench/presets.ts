@@ -22,8 +22,8 @@ export const TEMPORAL_DYNAMIC_CONFIG = [
 // ---------------------------------------------------------------------------------------------------------------
 // Presets
 
-export type MeasurementName = 'overhead' | 'history' | 'pollnow' | 'ingest' | 'submit' | 'timeliness';
-export const MEASUREMENTS: MeasurementName[] = ['overhead', 'history', 'pollnow', 'ingest', 'submit', 'timeliness'];
+export type MeasurementName = 'overhead' | 'history' | 'pollnow' | 'ingest' | 'submit' | 'replay' | 'timeliness';
+export const MEASUREMENTS: MeasurementName[] = ['overhead', 'history', 'pollnow', 'ingest', 'submit', 'replay', 'timeliness'];
 
 export interface Preset {
   name: 'default' | 'quick';
@@ -49,6 +49,8 @@ export interface Preset {
   ingest: { lines: number; lineBytes: number };
   /** One batch of this many requests of about requestBytes each, from submitBatch to provider batches created. */
   largeSubmit: { requests: number; requestBytes: number };
+  /** Replay time of a batch's history cut after each of these polls (the cost of a workflow-cache miss). */
+  replayCost: { atPolls: number[] };
   timeliness: { inFlight: number; pollIntervalMs: number; windowMs: number; sampleWorkflows: number };
 }
 
@@ -64,6 +66,8 @@ export const DEFAULT_PRESET: Preset = {
   pollNow: { trials: 11, requests: 1000 },
   ingest: { lines: 100_000, lineBytes: 1048 },
   largeSubmit: { requests: 50_000, requestBytes: 4096 },
+  // 48 polls: a day at the default schedule's 30-minute interval; 360: near Temporal's continue-as-new suggestion.
+  replayCost: { atPolls: [1, 10, 48, 100, 200, 360] },
   timeliness: { inFlight: 10_000, pollIntervalMs: 300_000, windowMs: 300_000, sampleWorkflows: 600 },
 };
 
@@ -76,6 +80,7 @@ export const QUICK_PRESET: Preset = {
   pollNow: { trials: 5, requests: 1000 },
   ingest: { lines: 25_000, lineBytes: 1048 },
   largeSubmit: { requests: 5_000, requestBytes: 4096 },
+  replayCost: { atPolls: [1, 10, 48] },
   timeliness: { inFlight: 600, pollIntervalMs: 20_000, windowMs: 20_000, sampleWorkflows: 300 },
 };
 

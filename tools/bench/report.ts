@@ -10,7 +10,7 @@ import type { BenchOptions, Preset, WorkerTuning } from './presets';
 export const RESULT_KEYS = [
   'overheadRatio', 'extraStatusCalls', 'eventsPerPoll', 'maxHistoryEvents', 'pollLatenessP50Ms', 'pollLatenessP99Ms',
   'pollNowToHandlerP50Ms', 'ingestRowsPerSec', 'copyRowsPerSec', 'ingestRatio', 'ingestPeakRssMb', 'workerRssMbAt10k',
-  'submitRowsPerSec', 'submitCopyRowsPerSec', 'submitRatio', 'submitPeakRssMb',
+  'submitRowsPerSec', 'submitCopyRowsPerSec', 'submitRatio', 'submitPeakRssMb', 'replayMsPerMissAtMaxPolls',
 ] as const;
 export type ResultKey = (typeof RESULT_KEYS)[number];
 
@@ -127,11 +127,12 @@ const LABELS: Record<ResultKey, string> = {
   submitCopyRowsPerSec: 'PostgreSQL COPY of the same request rows, rows/s (`submitCopyRowsPerSec`)',
   submitRatio: 'Large submit / COPY (`submitRatio`)',
   submitPeakRssMb: 'Worker peak RSS growth during the large submit (`submitPeakRssMb`)',
+  replayMsPerMissAtMaxPolls: 'Replay of a batch history on a workflow-cache miss (`replayMsPerMissAtMaxPolls`)',
 };
 
 const UNITS: Partial<Record<ResultKey, string>> = {
   pollLatenessP50Ms: ' ms', pollLatenessP99Ms: ' ms', pollNowToHandlerP50Ms: ' ms', ingestPeakRssMb: ' MB', workerRssMbAt10k: ' MB',
-  submitPeakRssMb: ' MB',
+  submitPeakRssMb: ' MB', replayMsPerMissAtMaxPolls: ' ms',
 };
 
 function formatValue(key: ResultKey, value: number | null): string {
@@ -178,6 +179,10 @@ function context(results: BenchResults, key: ResultKey): string {
     case 'submitPeakRssMb':
       return d.largeSubmit
         ? `${d.largeSubmit.requests.toLocaleString('en-US')} requests, ${d.largeSubmit.requestBodiesMb} MB, ${d.largeSubmit.providerBatches} provider batches; client ${d.largeSubmit.clientSeconds} s + worker ${d.largeSubmit.workerSeconds} s`
+        : '';
+    case 'replayMsPerMissAtMaxPolls':
+      return d.replayCost
+        ? d.replayCost.rows.map((row: { polls: number; events: number; replayMs: number }) => `${row.polls} polls (${row.events} events) ${row.replayMs} ms`).join('; ')
         : '';
     default:
       return '';

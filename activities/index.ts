@@ -9,6 +9,7 @@ import { createLoadJobPlan } from './load-job-plan';
 import { createNotifyDiscarded } from './notify-discarded';
 import { createPlanResubmission } from './plan-resubmission';
 import { createPollBatch } from './poll-batch';
+import { createPollUntilChange } from './poll-until-change';
 import { createRecordDeadLetter } from './record-dead-letter';
 import { createRecordDeadline } from './record-deadline';
 import { createResolveDeadLetterRecord } from './resolve-dead-letter';
@@ -30,6 +31,7 @@ export function createActivities(given: ActivityDeps) {
     loadBatchPlan: createLoadBatchPlan(deps),
     submitBatch: createSubmitBatch(deps),
     pollBatch: createPollBatch(deps),
+    pollUntilChange: createPollUntilChange(deps),
     cancelAtProvider: createCancelAtProvider(deps),
     fetchResults: createFetchResults(deps),
     planResubmission: createPlanResubmission(deps),
@@ -48,5 +50,6 @@ export type Activities = ReturnType<typeof createActivities>;
 export type { ActivityDeps } from './deps';
 export type { BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobExecutor, JobExecutorRegistry } from './handlers';
 export type { StatusView } from './status-view';
+export type { PollUntilChangeResult } from './poll-until-change';
 export { NO_METRICS, type StepMetrics } from './step-metrics';
 export type { SweepResult } from './sweep-orphans';

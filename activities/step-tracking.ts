@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import type { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import type { StepName, SubjectKind } from '../domain/types';
 import type { SqlParams } from '../db/sql-params';
@@ -51,25 +52,40 @@ export async function trackStep<T>(
   const { attempt } = context.info;
   const tracking = new StepAttempt(subject.kind, subject.id, step, attempt, new Date());
   if (attempt > 1) await recordAttemptStart(pool, subject.kind, subject.id, step, attempt);
-  // Heartbeats while the attempt runs let Temporal notice a worker that died (SIGKILL, OOM) within the heartbeat
-  // timeout instead of the whole start-to-close timeout, so the retry starts within seconds.
+  return withHeartbeats(async () => {
+    try {
+      const result = await run(attempt, tracking);
+      if (!tracking.successRecorded) {
+        await (attempt > 1
+          ? recordAttemptSuccess(pool, tracking)
+          : recordFirstAttemptOutcome(pool, tracking, null));
+      }
+      return result;
+    } catch (error) {
+      const failure = toActivityFailure(error);
+      await recordFailedAttempt(pool, tracking, failure);
+      throw failure;
+    }
+  }, context);
+}
+
+/** Records a failed attempt's error class and message (best effort: the failure itself is what must get out). */
+export async function recordFailedAttempt(pool: Pool, tracking: StepAttempt, failure: ApplicationFailure): Promise<void> {
+  const errorClass = failure.type ?? 'Error';
+  await (tracking.attempt > 1
+    ? recordAttemptFailure(pool, tracking.kind, tracking.subjectId, tracking.step, errorClass, failure.message)
+    : recordFirstAttemptOutcome(pool, tracking, { errorClass, message: failure.message })
+  ).catch(() => undefined);
+}
+
+/**
+ * Heartbeats while `run` runs let Temporal notice a worker that died (SIGKILL, OOM) within the heartbeat timeout
+ * instead of the whole start-to-close timeout, so the retry starts within seconds.
+ */
+export async function withHeartbeats<T>(run: () => Promise<T>, context = Context.current()): Promise<T> {
   const heartbeats = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
   try {
-    const result = await run(attempt, tracking);
-    if (!tracking.successRecorded) {
-      await (attempt > 1
-        ? recordAttemptSuccess(pool, tracking)
-        : recordFirstAttemptOutcome(pool, tracking, null));
-    }
-    return result;
-  } catch (error) {
-    const failure = toActivityFailure(error);
-    const errorClass = failure.type ?? 'Error';
-    await (attempt > 1
-      ? recordAttemptFailure(pool, subject.kind, subject.id, step, errorClass, failure.message)
-      : recordFirstAttemptOutcome(pool, tracking, { errorClass, message: failure.message })
-    ).catch(() => undefined);
-    throw failure;
+    return await run();
   } finally {
     clearInterval(heartbeats);
   }

@@ -14,7 +14,7 @@ export type StepName = BatchStep | JobStep;
 
 /** Temporal activity retry settings, in milliseconds so they serialise plainly. */
 export interface RetrySettings {
-  /** Total attempts including the first; the step is dead-lettered after this many. */
+  /** Total attempts including the first; the step is dead-lettered after this many. 0 (internal only): no limit. */
   maximumAttempts: number;
   initialIntervalMs: number;
   backoffCoefficient: number;
@@ -71,7 +71,13 @@ export interface BatchWorkflowState {
   status: BatchStatus;
   providerBatchId?: string;
   pollCount: number;
+  /** When the next poll is due while polls run on workflow timers. */
   nextPollAt?: string;
+  /**
+   * Set while polls run on retries of one activity (the schedule's repeating last interval): the workflow then hears
+   * of polls only when the status changes, so pollCount lags and PostgreSQL has the current count and next poll.
+   */
+  pollingByRetries?: { intervalMs: number; /** The first of these polls (ISO). */ since: string };
   deadlineAt?: string;
   counts?: RequestCounts;
   summary?: ResultSummary;

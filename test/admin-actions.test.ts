@@ -29,11 +29,12 @@ test('poll now causes an immediate poll instead of waiting for the schedule', as
   const providerBatchId = await submitted(batchId);
   assert.ok(env.fake.completeNow(providerBatchId), 'the provider finishes the batch now');
   // The provider id is stored by the submit activity; the workflow plans its next poll once that result reaches it.
+  // A one-entry schedule polls on activity retries from the start: the first of them is the next poll.
   const state = await waitFor(async () => {
     const current = await env.client.batchState(batchId);
-    return current.nextPollAt ? current : undefined;
+    return current.pollingByRetries ? current : undefined;
   }, 10_000, 'the workflow planned its next poll');
-  assert.ok(Date.parse(state.nextPollAt!) - Date.now() > 3_000_000, 'next scheduled poll is an hour away');
+  assert.ok(Date.parse(state.pollingByRetries!.since) - Date.now() > 3_000_000, 'next scheduled poll is an hour away');
   const before_ = Date.now();
   await env.client.pollNow(batchId);
   const batch = await env.client.waitForBatch(batchId, { timeoutMs: 20_000 });

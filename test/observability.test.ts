@@ -150,11 +150,15 @@ test('log lines are one JSON object each, with the batch or job id, the step and
     }
   });
   assert.ok(records.every((record) => typeof record.time === 'string' && typeof record.level === 'string' && typeof record.message === 'string'));
+  // The one-entry schedule polls on activity retries: the poll that met the HTTP 500 is logged as a warning with its
+  // error, and the regular poll step that takes over logs its own lines.
   const polls = records.filter((record) => record.batchId === batchIds.openai && record.step === 'poll');
-  assert.ok(polls.some((record) => record.attempt === 2), 'the poll retried after the HTTP 500 logs its second attempt');
-  const failedPoll = polls.find((record) => record.level === 'WARN' && record.attempt === 1);
-  assert.ok(failedPoll, 'the failed poll attempt is logged as a warning');
+  const failedPoll = polls.find((record) => record.level === 'WARN' && record.activityType === 'pollUntilChange');
+  assert.ok(failedPoll, 'the failed poll is logged as a warning');
+  assert.equal(failedPoll.attempt, 1, 'a poll on retries is a first try of the poll step');
+  assert.equal(typeof failedPoll.pollOnRetries, 'number');
   assert.match(JSON.stringify(failedPoll.error), /500/, 'with the error class and message');
+  assert.ok(polls.some((record) => record.activityType === 'pollBatch'), 'the regular poll step took over');
   const job = records.filter((record) => record.jobId === jobId && record.step === 'execute');
   assert.deepEqual([...new Set(job.map((record) => record.attempt))].sort(), [1, 2, 3], 'the job\'s three attempts');
   assert.ok(records.some((record) => record.batchId === batchIds.anthropic && record.workflowType === 'batchWorkflow'), 'workflow lines carry the batch id');

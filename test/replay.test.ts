@@ -103,6 +103,14 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
   assert.equal((await env.client.waitForBatch(canceled.batchId, { timeoutMs: 30_000 })).status, 'canceled');
   fresh.push({ name: 'operator-cancel', workflowId: canceled.workflowId });
 
+  // 7. Polls on activity retries after a timer poll, woken once by a poll-now between two of them.
+  env.fake.configure({ batchRules: [{ match: { customId: 'replay-retries-0' }, processingMs: 7000 }] });
+  const retried = await env.client.submitBatch({ provider: 'openai', model: 'model-x', requests: chatRequests(2, 'replay-retries'), handler: 'gated', pollScheduleMs: [100, 400] });
+  await waitFor(async () => (await env.client.getBatch(retried.batchId)).batch.pollCount >= 3, 20_000, 'polls on retries');
+  await env.client.pollNow(retried.batchId);
+  assert.equal((await env.client.waitForBatch(retried.batchId, { timeoutMs: 30_000 })).status, 'ended');
+  fresh.push({ name: 'polls-on-activity-retries', workflowId: retried.workflowId });
+
   const bundle = await sharedWorkflowBundle();
   for (const { name, workflowId } of fresh) {
     const executions = env.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` });
@@ -121,14 +129,17 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
     assert.ok(index >= 1, `history of ${name} found`);
   }
 
-  // The batch workflow records no patch markers (each would upsert TemporalChangeVersion too) and shows the deadline
-  // with the status change that brings it: one visibility write per status change.
+  // The batch workflow records one patch marker (polls on activity retries; each marker upserts TemporalChangeVersion
+  // too) and shows the deadline with the status change that brings it: one visibility write per status change.
   const lifecycle = fresh.find((run) => run.name === 'lifecycle-anthropic')!;
   const events = (await env.temporal.workflow.getHandle(lifecycle.workflowId).fetchHistory()).events ?? [];
-  assert.equal(events.filter((event) => event.markerRecordedEventAttributes).length, 0, 'no patch markers');
+  const markers = events.filter((event) => event.markerRecordedEventAttributes);
+  assert.equal(markers.length, 1, 'one patch marker');
+  const patchData = markers[0].markerRecordedEventAttributes!.details!['patch-data'].payloads![0].data!;
+  assert.equal(JSON.parse(Buffer.from(patchData).toString('utf8')).id, 'poll-by-activity-retries');
   const upserts = events.flatMap((event) => {
     const fields = event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
     return fields ? [Object.keys(fields).sort()] : [];
   });
-  assert.deepEqual(upserts, [[DEADLINE.name, STATUS.name].sort(), [STATUS.name]]);
+  assert.deepEqual(upserts, [[DEADLINE.name, STATUS.name].sort(), ['TemporalChangeVersion'], [STATUS.name]]);
 });

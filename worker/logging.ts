@@ -11,9 +11,12 @@ export type LogFormat = 'json' | 'text';
 
 /** Activity types of batchkeeper's steps, as step names (the step of a line from a step's activity). */
 const STEP_OF_ACTIVITY: Record<string, string> = {
-  submitBatch: 'submit', pollBatch: 'poll', cancelAtProvider: 'cancel', fetchResults: 'fetch_results', dispatchHandler: 'dispatch_handler',
-  executeJob: 'execute',
+  submitBatch: 'submit', pollBatch: 'poll', pollUntilChange: 'poll', cancelAtProvider: 'cancel', fetchResults: 'fetch_results',
+  dispatchHandler: 'dispatch_handler', executeJob: 'execute',
 };
+
+/** Polls on activity retries: each attempt of this activity is one poll (a first try of the poll step), not a retry. */
+const POLLS_ON_RETRIES = 'pollUntilChange';
 
 /** The fields of one log line: the subject's id drawn from the workflow id, errors as their class and message. */
 export function logRecord(entry: LogEntry): Record<string, unknown> {
@@ -28,6 +31,10 @@ export function logRecord(entry: LogEntry): Record<string, unknown> {
   for (const [key, value] of Object.entries(meta)) {
     if (key === 'taskToken') continue; // opaque and long; the workflow and activity ids say which task it was
     record[key] = value instanceof Error ? { type: (value as { type?: string }).type ?? value.name, message: value.message } : value;
+  }
+  if (meta.activityType === POLLS_ON_RETRIES && typeof meta.attempt === 'number') {
+    record.pollOnRetries = meta.attempt;
+    record.attempt = 1;
   }
   return record;
 }

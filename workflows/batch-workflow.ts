@@ -8,16 +8,17 @@
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  allHandlersFinished, condition, continueAsNew, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  allHandlersFinished, CancellationScope, condition, continueAsNew, isCancellation, patched,
+  setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { StatusView } from '../activities';
+import type { PollUntilChangeResult, StatusView } from '../activities';
 import {
   batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
 } from '../domain/definitions';
 import { DEADLINE, STATUS, TRY_COUNT } from '../domain/search-attributes';
 import { nextWakeMs, pollDelayMs } from '../domain/poll-schedule';
 import { isTerminalBatchStatus } from '../domain/statuses';
-import type { BatchWorkflowInput, BatchWorkflowResult, BatchWorkflowState } from '../domain/types';
+import type { BatchWorkflowInput, BatchWorkflowResult, BatchWorkflowState, DeadLetterInfo, RetrySettings } from '../domain/types';
 import { describeBatch } from './details';
 import { bookkeeping, StepRunner } from './step-runner';
 
@@ -31,6 +32,10 @@ const TIMEOUTS = {
 } as const;
 
 const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
+/** Runs recorded before polls moved to activity retries replay on workflow timers. */
+const POLL_BY_ACTIVITY_RETRIES = 'poll-by-activity-retries';
+/** Runs recorded before a discarded poll or cancel dead letter marked the batch failed replay without it. */
+const NOTIFY_DISCARDED_POLLS = 'notify-discarded-polls';
 /** Longest poll interval while waiting for a cancelled batch to settle (the schedule's first entry if shorter). */
 const MAX_SETTLE_POLL_MS = 30_000;
 
@@ -41,6 +46,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     batchId, phase: 'submitting', status: 'pending', pollCount: 0, steps: {}, cancelRequested: false,
   };
   let pollNowRequested = false;
+  let discardedLetterId: string | undefined;
   let cancelSent = false;
   let wakeVersion = 0;
   // What Temporal Web shows: the start options (or the run continued from) set the status; deadlines come later.
@@ -138,39 +144,60 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       while (!isTerminalBatchStatus(state.status)) {
         if (state.cancelRequested && !cancelSent) {
           const canceled = await cancel('canceled by operator');
-          if (!canceled) return discard(runner.deadLetter?.deadLetterId);
+          if (!canceled) return discardParked();
           continue;
         }
         const deadlineMs = Date.parse(state.deadlineAt!);
         // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
         const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
         const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, deadlineMs);
-        state.nextPollAt = new Date(wakeAt).toISOString();
-        refresh();
-        const version = wakeVersion;
-        await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
-        if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
-        // A poll on its timer is measured against the time planned for it (poll lateness); a poll-now is not late.
-        const plannedAt = pollNowRequested ? null : state.nextPollAt!;
-        pollNowRequested = false;
+        let pastDeadline: boolean;
+        // The schedule's last interval repeats until the batch ends: from there on, polls run on activity retries.
+        if (!cancelSent && Date.now() < deadlineMs && pollIndex >= plan.pollScheduleMs.length - 1 && patched(POLL_BY_ACTIVITY_RETRIES)) {
+          const maxPolls = input.continueAsNewAfterPolls ? Math.max(input.continueAsNewAfterPolls - pollsThisRun, 1) : undefined;
+          // A poll-now asked while the workflow was busy is made at once, and is not late.
+          const firstPoll = pollNowRequested ? null : new Date(wakeAt).toISOString();
+          pollNowRequested = false;
+          const waited = await pollUntilChange(delay, firstPoll, maxPolls);
+          pollIndex += waited.polls;
+          pollsThisRun += waited.polls;
+          if (waited.outcome === 'discarded') return discardParked();
+          if (waited.outcome === 'woken') continue; // poll-now, cancel or a new deadline: plan again
+          if (waited.outcome === 'poll_failed') {
+            // The regular poll step takes over at once, with its retry policy, try count and dead letter.
+            if (!(await poll(new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1))))) return discardParked();
+            pollIndex += 1;
+            pollsThisRun += 1;
+          }
+          pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
+        } else {
+          state.nextPollAt = new Date(wakeAt).toISOString();
+          refresh();
+          const version = wakeVersion;
+          await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
+          if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
+          // A poll on its timer is measured against the time planned for it (poll lateness); a poll-now is not late.
+          const plannedAt = pollNowRequested ? null : state.nextPollAt!;
+          pollNowRequested = false;
 
-        const pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
-        const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
-        const polled = await poll(nextPlanned, plannedAt);
-        if (!polled) return discard(runner.deadLetter?.deadLetterId);
-        pollIndex += 1;
-        pollsThisRun += 1;
+          pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
+          const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
+          const polled = await poll(nextPlanned, plannedAt);
+          if (!polled) return discardParked();
+          pollIndex += 1;
+          pollsThisRun += 1;
+        }
         if (isTerminalBatchStatus(state.status)) break;
 
         if (pastDeadline) {
           // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
           expiredAtDeadline = true;
-          if (!cancelSent && !(await cancel('deadline exceeded'))) return discard(runner.deadLetter?.deadLetterId);
+          if (!cancelSent && !(await cancel('deadline exceeded'))) return discardParked();
           const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
           while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
             await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
             pollNowRequested = false;
-            if (!(await poll(null))) return discard(runner.deadLetter?.deadLetterId);
+            if (!(await poll(null))) return discardParked();
           }
           break;
         }
@@ -228,20 +255,82 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     const polled = await runner.run('poll', plan.retry.poll, TIMEOUTS.poll, (a) =>
       a.pollBatch({ batchId, nextPollAt: nextPollAt?.toISOString() ?? null, ...(plannedAt ? { plannedAt } : {}) }),
     );
-    if (!polled.ok) return false;
+    if (!polled.ok) return parked(polled.deadLetter);
     state.pollCount += 1;
     applyStatus(polled.value);
     return true;
+  }
+
+  /**
+   * Polls every `intervalMs` on retries of one activity (activities/poll-until-change.ts), the first at `firstPollAt`
+   * (null: now), until the status changes, the deadline comes or a poll fails; a poll-now, a cancel or a new deadline
+   * wakes the workflow first, cancelling the activity between two polls. No timer and no workflow task per poll.
+   */
+  async function pollUntilChange(
+    intervalMs: number, firstPollAt: string | null, maxPolls: number | undefined,
+  ): Promise<{ outcome: PollUntilChangeResult['outcome'] | 'woken' | 'discarded'; polls: number }> {
+    const version = wakeVersion;
+    state.nextPollAt = undefined;
+    state.pollingByRetries = { intervalMs, since: firstPollAt ?? new Date().toISOString() };
+    refresh();
+    // Each retry is a poll, scheduled by the activity's nextRetryDelay; the policy applies only when an attempt dies
+    // with its worker (heartbeat timeout): it is made again at once, then at most once per interval. A provider's
+    // refusal (non-retryable) parks the step as a dead letter like a regular poll's.
+    const retry: RetrySettings = { maximumAttempts: 0, initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: Math.max(intervalMs, 1000) };
+    const scope = new CancellationScope();
+    const waiting = scope.run(() => runner.run('poll', retry, TIMEOUTS.poll, (a) => a.pollUntilChange({
+      batchId, knownStatus: state.status, intervalMs, deadlineAt: state.deadlineAt!, firstPollAt, ...(maxPolls ? { maxPolls } : {}),
+    })));
+    // Woken between two polls, never while a dead letter is being recorded or waits for its operator.
+    const woken = scope.run(() => condition(() => (pollNowRequested || wakeVersion !== version) && !runner.parking)).then(() => true, () => false);
+    let outcome: Awaited<typeof waiting> | undefined;
+    try {
+      outcome = await Promise.race([waiting, woken.then(() => undefined)]);
+      if (outcome === undefined) {
+        scope.cancel();
+        outcome = await waiting; // it may have returned in the same activation
+      }
+    } catch (error) {
+      if (!isCancellation(error)) throw error;
+    } finally {
+      scope.cancel();
+      state.pollingByRetries = undefined;
+    }
+    if (!outcome) return { outcome: 'woken', polls: 0 };
+    if (!outcome.ok) {
+      parked(outcome.deadLetter);
+      return { outcome: 'discarded', polls: 0 };
+    }
+    const result = outcome.value;
+    state.pollCount += result.polls;
+    if (result.view) applyStatus(result.view);
+    else refresh();
+    return { outcome: result.outcome, polls: result.polls };
   }
 
   async function cancel(reason: string): Promise<boolean> {
     state.phase = 'canceling';
     const canceled = await runner.run('cancel', plan.retry.cancel, TIMEOUTS.cancel, (a) => a.cancelAtProvider({ batchId, reason }));
     cancelSent = true;
-    if (!canceled.ok) return false;
+    if (!canceled.ok) return parked(canceled.deadLetter);
     state.phase = 'polling';
     applyStatus(canceled.value);
     return true;
+  }
+
+  /** Keeps the id of a dead letter the operator discarded (the runner forgets it once resolved). */
+  function parked(letter: DeadLetterInfo): false {
+    discardedLetterId = letter.deadLetterId;
+    return false;
+  }
+
+  /**
+   * Ends the batch after a discard at poll or cancel. Runs recorded before the fix returned here without marking the
+   * batch failed in PostgreSQL or telling its handler (the letter's id was lost); they replay that way.
+   */
+  function discardParked(): Promise<BatchWorkflowResult> {
+    const letterId = runner.deadLetter?.deadLetterId ?? (discardedLetterId && patched(NOTIFY_DISCARDED_POLLS) ? discardedLetterId : undefined);
+    return discard(letterId);
   }
 
   async function discard(deadLetterId: string | undefined): Promise<BatchWorkflowResult> {

@@ -25,6 +25,12 @@ function deadLetterLines(letter: DeadLetterInfo | undefined, kind: SubjectKind, 
   ];
 }
 
+function formatInterval(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
 export function describeBatch(state: BatchWorkflowState): string {
   const counts = state.counts;
   const lastError = Object.values(state.steps).find((step) => step?.lastError)?.lastError;
@@ -41,6 +47,11 @@ export function describeBatch(state: BatchWorkflowState): string {
     state.requestsDeadLettered ? `Requests dead-lettered after their last attempt: ${state.requestsDeadLettered}` : undefined,
     typeof state.summary?.costUsd === 'number' ? `Cost: $${state.summary.costUsd.toFixed(4)} (batch price)` : undefined,
     `Polls: ${state.pollCount}${state.nextPollAt && state.phase === 'polling' ? `, next at ${state.nextPollAt}` : ''}`,
+    state.pollingByRetries && state.phase === 'polling'
+      ? `Polling every ${formatInterval(state.pollingByRetries.intervalMs)} on retries of the pollUntilChange activity since ${state.pollingByRetries.since}: ` +
+        'its attempts are the polls since then and its last failure is the last status read (Pending Activities); ' +
+        'PostgreSQL has the poll count and the next poll time'
+      : undefined,
     state.deadlineAt ? `Deadline: ${state.deadlineAt}` : undefined,
     `Tries: ${stepsLine(state.steps)}`,
     lastError && !state.deadLetter ? `Last error: ${lastError}` : undefined,

@@ -4,8 +4,8 @@
  * waits for an operator to requeue (fresh try count, optionally new retry settings) or discard it.
  */
 import {
-  ActivityFailure, ApplicationFailure, condition, patched, proxyActivities, setHandler, upsertSearchAttributes, uuid4,
-  workflowInfo, type ActivityOptions,
+  ActivityFailure, ApplicationFailure, condition, isCancellation, patched, proxyActivities, setHandler, upsertSearchAttributes,
+  uuid4, workflowInfo, type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { resolveDeadLetterUpdate } from '../domain/definitions';
@@ -24,7 +24,7 @@ export const bookkeeping = proxyActivities<Activities>({
 
 export function toRetryPolicy(settings: RetrySettings): ActivityOptions['retry'] {
   return {
-    maximumAttempts: settings.maximumAttempts,
+    maximumAttempts: settings.maximumAttempts === 0 ? undefined : settings.maximumAttempts, // 0: no limit
     initialInterval: settings.initialIntervalMs,
     backoffCoefficient: settings.backoffCoefficient,
     maximumInterval: settings.maximumIntervalMs,
@@ -99,7 +99,8 @@ export class StepRunner {
         this.host.changed();
         return { ok: true, value };
       } catch (error) {
-        if (!(error instanceof ActivityFailure)) throw error;
+        // A cancelled step (the caller's scope) is the caller's to handle, not a failure to park.
+        if (isCancellation(error) || !(error instanceof ActivityFailure)) throw error;
         const decision = await this.park(step, error);
         if (decision.action === 'discard') return { ok: false, deadLetter: this.resolved() };
         settings = { ...settings, ...decision.retry };
@@ -132,6 +133,11 @@ export class StepRunner {
     this.host.changed();
     await condition(() => this.decision !== undefined);
     return this.decision!;
+  }
+
+  /** A step is being dead-lettered or waits parked for its operator's decision. */
+  get parking(): boolean {
+    return this.parkingId !== undefined;
   }
 
   /** Clears the parked state after a decision; returns the dead letter that was resolved. */

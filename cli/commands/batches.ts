@@ -41,7 +41,8 @@ function overview(batch: BatchRecord, executionStatus: string, live: BatchWorkfl
   if (batch.failureCode || batch.failureMessage) pairs.push(['failure', `${dash(batch.failureCode)}: ${truncate(batch.failureMessage, 200)} (${time(batch.failedAt)})`]);
   pairs.push(['workflow', `${batch.workflowId} (${executionStatus.toLowerCase()})`]);
   if (live) {
-    const next = live.phase === 'polling' && live.nextPollAt ? `, next poll ${timeWithDistance(live.nextPollAt)}` : '';
+    const next = live.phase === 'polling' && live.nextPollAt ? `, next poll ${timeWithDistance(live.nextPollAt)}`
+      : live.phase === 'polling' && live.pollingByRetries ? `, polling on activity retries since ${time(new Date(live.pollingByRetries.since))}` : '';
     const polls = `${live.pollCount} poll${live.pollCount === 1 ? '' : 's'}`;
     pairs.push(['live state', `phase ${live.phase}, status ${live.status}, ${polls}${next}${live.cancelRequested ? ', cancel requested' : ''}`]);
   }

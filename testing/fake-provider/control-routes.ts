@@ -26,6 +26,7 @@ export function describeBatch(state: FakeState, batch: FakeBatch) {
     metadata: batch.metadata,
     timeline: { ...batch.timeline, createdAt: new Date(batch.timeline.createdAt).toISOString() },
     counters: { ...batch.counters },
+    statusReadAt: [...batch.statusReadAt],
   };
 }
 

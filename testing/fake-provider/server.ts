@@ -16,7 +16,7 @@ import { openaiRoutes } from './openai-routes';
 import { OPENAI_VARIANTS, variantBaseUrl } from './openai-variants';
 import { FakeHttpError, matchRoute, type Reply, type RequestContext, type Route, type RouteProvider } from './router';
 import type { OpenAIVariantName } from './config';
-import { FakeState, type BatchCounters, type CreatedBatchInfo } from './state';
+import { FakeState, STATUS_READ_TIMES_KEPT, type BatchCounters, type CreatedBatchInfo } from './state';
 import { xaiRoutes } from './xai-routes';
 
 export interface FakeProviderOptions {
@@ -148,6 +148,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
   const batchId = route.batchId?.(params);
   const batch = batchId !== undefined ? state.getBatch(batchId) : undefined;
   if (batch && route.counter) batch.counters[route.counter]++;
+  if (batch && route.counter === 'retrieve') {
+    batch.statusReadAt.push(Date.now());
+    if (batch.statusReadAt.length > STATUS_READ_TIMES_KEPT) batch.statusReadAt.shift();
+  }
 
   const fault = route.provider === 'control' ? undefined : faults.decide(route.name, batchId);
   if (fault?.latencyMs) await sleep(fault.latencyMs);

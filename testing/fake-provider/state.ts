@@ -45,7 +45,11 @@ export interface FakeBatch {
   validationErrors: ValidationError[];
   fingerprint: string;
   counters: BatchCounters;
+  /** When the latest status reads arrived (ms since epoch, at most STATUS_READ_TIMES_KEPT): poll timing, seen from the provider. */
+  statusReadAt: number[];
 }
+
+export const STATUS_READ_TIMES_KEPT = 64;
 
 export interface FakeFile {
   id: string;
@@ -181,6 +185,7 @@ export class FakeState {
           : [],
       fingerprint: fingerprint(input.model, input.requests),
       counters: { create: 1, retrieve: 0, cancel: 0, results: 0 },
+      statusReadAt: [],
     };
     this.batches.set(id, batch);
     return batch;

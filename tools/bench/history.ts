@@ -168,10 +168,16 @@ export async function runHistory(ctx: BenchContext, details: BenchDetails) {
   await done;
   const seconds = (Date.now() - started) / 1000;
   const runs = await fetchRunChain(ctx, batch.workflowId, handle.firstExecutionRunId);
-  const totalPolls = runs.reduce((sum, run) => sum + run.polls, 0);
+  // Polls on activity retries leave no event per poll: PostgreSQL's count is every poll made.
+  const { rows: [final] } = await ctx.pool.query<{ poll_count: number }>('SELECT poll_count FROM batches WHERE id = $1', [batch.id]);
+  const timerPolls = runs.reduce((sum, run) => sum + run.polls, 0);
+  const totalPolls = Math.max(timerPolls, final?.poll_count ?? 0);
   const totalEvents = runs.reduce((sum, run) => sum + run.events, 0);
   const intervals = runs.flatMap((run) => run.eventsBetweenPolls);
-  const eventsPerPoll = round2(intervals.reduce((a, b) => a + b, 0) / Math.max(intervals.length, 1));
+  // Events between two timer polls where the history has them; else every event of the chain over every poll.
+  const eventsPerPoll = intervals.length > 0
+    ? round2(intervals.reduce((a, b) => a + b, 0) / intervals.length)
+    : round2(totalEvents / Math.max(totalPolls, 1));
   const biggest = runs.reduce((max, run) => (run.events > max.events ? run : max), runs[0]);
   details.history = {
     simulatedPolls: totalPolls,
@@ -188,7 +194,8 @@ export async function runHistory(ctx: BenchContext, details: BenchDetails) {
     largestRunBytes: biggest.bytes,
     eventsPerPollSteady: eventsPerPoll,
     eventsPerPollAllIn: round2(totalEvents / Math.max(totalPolls, 1)),
-    maxEventsBetweenPolls: Math.max(...intervals),
+    pollsOnWorkflowTimers: timerPolls,
+    maxEventsBetweenPolls: intervals.length > 0 ? Math.max(...intervals) : 0,
     temporalLimits: TEMPORAL_LIMITS,
     shareOfEventLimit: round2(biggest.events / TEMPORAL_LIMITS.errorEvents),
     workflow: link ?? batch.workflowId,

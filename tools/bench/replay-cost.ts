@@ -19,7 +19,10 @@ const TRIALS = 5;
 export async function runReplayCost(ctx: BenchContext, details: BenchDetails) {
   const { atPolls } = ctx.preset.replayCost;
   const polls = Math.max(...atPolls);
-  const [batch] = await ctx.insertBatches([benchBatch({ requests: 1, pollScheduleMs: [20], label: 'replay-cost' })]);
+  // A schedule with an entry per poll keeps every poll on a workflow timer (the repeating last entry would run on
+  // activity retries and write no history per poll): the cost of a miss for the timer part of a schedule, and for
+  // runs recorded before polls moved to retries.
+  const [batch] = await ctx.insertBatches([benchBatch({ requests: 1, pollScheduleMs: Array.from({ length: polls + 1 }, () => 20), label: 'replay-cost' })]);
   ctx.fake.configure({ batchRules: [...ctx.fake.state().config.batchRules, { match: { batchkeeperBatchId: batch.id }, processingMs: 3_600_000, times: 1 }] });
   await ctx.startBatchWorkflows([batch]);
   const handle = ctx.temporal.workflow.getHandle(batch.workflowId);

@@ -17,6 +17,7 @@ import { OPENAI_VARIANTS, variantBaseUrl } from './openai-variants';
 import { FakeHttpError, matchRoute, type Reply, type RequestContext, type Route, type RouteProvider } from './router';
 import type { OpenAIVariantName } from './config';
 import { FakeState, type BatchCounters, type CreatedBatchInfo } from './state';
+import { webhookControlRoutes, WebhookSender, type WebhookDelivery, type WebhookTarget } from './webhooks';
 import { xaiRoutes } from './xai-routes';
 
 export interface FakeProviderOptions {
@@ -60,6 +61,10 @@ export interface FakeProvider {
   /** Globally for new batches, or for one existing batch. */
   setProcessingMs(ms: number, providerBatchId?: string): void;
   updateBatch(providerBatchId: string, control: BatchControl): boolean;
+  /** Send signed OpenAI batch webhooks to this target when OpenAI batches end (null: stop); webhooks.ts. */
+  configureWebhooks(target: WebhookTarget | null): void;
+  /** Every webhook delivery attempt made so far, oldest first. */
+  webhookDeliveries(): WebhookDelivery[];
   /** Forget batches, files, outcomes, faults and counters; restore the initial config. */
   reset(): void;
   close(): Promise<void>;
@@ -68,6 +73,8 @@ export interface FakeProvider {
 export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const state = new FakeState(options.processingMs ?? 300);
   const faults = new FaultInjector(options.seed ?? 1);
+  const webhooks = new WebhookSender(state);
+  state.onBatchChanged = (batch) => webhooks.batchChanged(batch);
   const routes = [
     ...openaiRoutes(state),
     ...OPENAI_VARIANTS.flatMap((variant) => openaiRoutes(state, variant)),
@@ -75,6 +82,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     ...geminiRoutes(state),
     ...xaiRoutes(state),
     ...controlRoutes(state, faults),
+    ...webhookControlRoutes(webhooks),
   ];
   const server = createServer((req, res) => {
     handle(req, res, routes, state, faults).catch((err: unknown) => {
@@ -124,15 +132,20 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       else state.updateBatch(id, { processingMs: ms });
     },
     updateBatch: (id, control) => applyBatchControl(state, id, control),
+    configureWebhooks: (target) => webhooks.configure(target),
+    webhookDeliveries: () => webhooks.deliveries(),
     reset: () => {
       state.reset();
       faults.clear();
+      webhooks.configure(null);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await webhooks.stop();
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }
 

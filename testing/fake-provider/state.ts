@@ -110,6 +110,8 @@ export class FakeState {
   /** Rendered result files of ended batches (config.keepResultFiles), by batch id and file. */
   private keptResultFiles = new Map<string, string[]>();
   private routeCounts = new Map<string, number>();
+  /** Told of every change to a batch's timeline (the webhook sender plans its event from it; webhooks.ts). */
+  onBatchChanged?: (batch: FakeBatch) => void;
 
   constructor(private readonly initialProcessingMs = 300) {
     this.config = defaultConfig(initialProcessingMs);
@@ -183,6 +185,7 @@ export class FakeState {
       counters: { create: 1, retrieve: 0, cancel: 0, results: 0 },
     };
     this.batches.set(id, batch);
+    this.onBatchChanged?.(batch);
     return batch;
   }
 
@@ -204,6 +207,7 @@ export class FakeState {
     const current = this.snapshot(batch);
     if (current.terminal) return false;
     if (batch.timeline.cancelRequestedAt === null) batch.timeline.cancelRequestedAt = Date.now();
+    this.onBatchChanged?.(batch);
     return true;
   }
 
@@ -216,6 +220,7 @@ export class FakeState {
     if (patch.failAfterMs !== undefined) timeline.failAfterMs = patch.failAfterMs;
     if (patch.cancelDelayMs !== undefined) timeline.cancelDelayMs = patch.cancelDelayMs;
     if (patch.failed !== undefined) timeline.failed = patch.failed;
+    this.onBatchChanged?.(batch);
     return true;
   }
 
@@ -224,6 +229,7 @@ export class FakeState {
     const batch = this.batches.get(id);
     if (!batch || this.snapshot(batch).terminal || batch.timeline.cancelRequestedAt !== null) return false;
     batch.timeline.processingMs = Math.max(0, Date.now() - batch.timeline.createdAt);
+    this.onBatchChanged?.(batch);
     return true;
   }
 
@@ -232,6 +238,7 @@ export class FakeState {
     const batch = this.batches.get(id);
     if (!batch || this.snapshot(batch).terminal || batch.timeline.cancelRequestedAt !== null) return false;
     batch.timeline.expireAfterMs = Math.max(0, Date.now() - batch.timeline.createdAt);
+    this.onBatchChanged?.(batch);
     return true;
   }
 

@@ -8,7 +8,7 @@
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  allHandlersFinished, condition, continueAsNew, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { StatusView } from '../activities';
 import {
@@ -28,7 +28,11 @@ const TIMEOUTS = {
   cancel: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '30 seconds' },
   fetch_results: { startToCloseTimeout: '1 hour', heartbeatTimeout: '30 seconds' },
   dispatch_handler: { startToCloseTimeout: '15 minutes', heartbeatTimeout: '30 seconds' },
+  complete_stragglers: { startToCloseTimeout: '1 hour', heartbeatTimeout: '30 seconds' },
 } as const;
+
+/** The straggler fallback (a batch's `stragglers` policy); batches without one record no marker. */
+const STRAGGLER_FALLBACK = 'straggler-fallback';
 
 const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
 /** Longest poll interval while waiting for a cancelled batch to settle (the schedule's first entry if shorter). */
@@ -116,7 +120,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   }
   if (plan.handlerDispatched) return finish();
 
+  const stragglers = plan.stragglers && patched(STRAGGLER_FALLBACK) ? plan.stragglers : undefined;
+  /** When the requests still unanswered go through the synchronous API (afterMs from submission; first round only). */
+  const stragglersDueMs = (): number | undefined =>
+    stragglers?.afterMs !== undefined && plan.submittedAt && (state.round ?? 1) === 1 && !cancelSent
+      ? Date.parse(plan.submittedAt) + stragglers.afterMs : undefined;
   let expiredAtDeadline = false;
+  let stragglersCut = false;
   const settlePollMs = Math.min(MAX_SETTLE_POLL_MS, pollDelayMs(plan.pollScheduleMs, 0));
   // Rounds: submit, poll, store results; then requests that failed retryably go round again while they may.
   for (let roundInRun = 1; ; roundInRun += 1) {
@@ -127,6 +137,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
       state.providerBatchId = submitted.value.providerBatchId;
       state.deadlineAt = submitted.value.deadlineAt;
+      if (stragglers) plan.submittedAt ??= new Date().toISOString();
       applyStatus(submitted.value);
     }
 
@@ -144,7 +155,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         const deadlineMs = Date.parse(state.deadlineAt!);
         // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
         const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
-        const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, deadlineMs);
+        const stragglersAt = stragglersDueMs();
+        const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay,
+          stragglersAt !== undefined ? Math.min(deadlineMs, stragglersAt) : deadlineMs);
         state.nextPollAt = new Date(wakeAt).toISOString();
         refresh();
         const version = wakeVersion;
@@ -155,17 +168,21 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         pollNowRequested = false;
 
         const pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
-        const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
+        const stragglersNow = stragglersAt !== undefined && !pastDeadline && Date.now() >= stragglersAt;
+        const nextPlanned = pastDeadline || stragglersNow ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
         const polled = await poll(nextPlanned, plannedAt);
         if (!polled) return discard(runner.deadLetter?.deadLetterId);
         pollIndex += 1;
         pollsThisRun += 1;
         if (isTerminalBatchStatus(state.status)) break;
 
-        if (pastDeadline) {
+        if (pastDeadline || stragglersNow) {
           // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
-          expiredAtDeadline = true;
-          if (!cancelSent && !(await cancel('deadline exceeded'))) return discard(runner.deadLetter?.deadLetterId);
+          // Stragglers due: the same, and the requests left unanswered then go through the synchronous API.
+          expiredAtDeadline = pastDeadline;
+          stragglersCut = stragglersNow;
+          const why = pastDeadline ? 'deadline exceeded' : 'stragglers sent synchronously';
+          if (!cancelSent && !(await cancel(why))) return discard(runner.deadLetter?.deadLetterId);
           const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
           while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
             await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
@@ -188,7 +205,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       state.phase = 'fetching_results';
       refresh();
       // Our own cancel decides the final status: some providers (Anthropic) report a cancelled batch as just ended.
-      const operatorCanceled = !expiredAtDeadline && cancelSent;
+      const operatorCanceled = !expiredAtDeadline && !stragglersCut && cancelSent;
       const finalStatus = expiredAtDeadline ? 'expired' : operatorCanceled ? 'canceled' : undefined;
       const reason = expiredAtDeadline ? 'deadline exceeded' : operatorCanceled ? 'canceled by operator' : undefined;
       const fetched = await runner.run('fetch_results', plan.retry.fetch_results, TIMEOUTS.fetch_results, (a) =>
@@ -198,6 +215,19 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       const { attempt: _attempt, status, ...summary } = fetched.value;
       state.summary = summary;
       state.status = status;
+    }
+
+    // 3b. The straggler fallback: what the provider left unanswered goes through its synchronous API.
+    if (stragglersCut || (expiredAtDeadline && stragglers?.atDeadline)) {
+      const fromRound = state.round ?? 1;
+      const completed = await runner.run('complete_stragglers', plan.retry.complete_stragglers ?? plan.retry.fetch_results,
+        TIMEOUTS.complete_stragglers, (a) => a.completeStragglers({ batchId, fromRound, ...(stragglersCut ? { finalStatus: 'ended' as const } : {}) }));
+      if (!completed.ok) return discard(completed.deadLetter.deadLetterId);
+      const { attempt: _attempt, status, synchronous: _synchronous, round, ...summary } = completed.value;
+      if (round !== fromRound) state.round = round;
+      state.summary = summary;
+      state.status = status;
+      break;
     }
 
     // 5. Resubmission of retryably failed, expired and missing requests (not after our own cancel or deadline).

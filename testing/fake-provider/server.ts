@@ -17,6 +17,7 @@ import { OPENAI_VARIANTS, variantBaseUrl } from './openai-variants';
 import { FakeHttpError, matchRoute, type Reply, type RequestContext, type Route, type RouteProvider } from './router';
 import type { OpenAIVariantName } from './config';
 import { FakeState, type BatchCounters, type CreatedBatchInfo } from './state';
+import { syncRoutes } from './sync-routes';
 import { webhookControlRoutes, WebhookSender, type WebhookDelivery, type WebhookTarget } from './webhooks';
 import { xaiRoutes } from './xai-routes';
 
@@ -79,6 +80,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     ...openaiRoutes(state),
     ...OPENAI_VARIANTS.flatMap((variant) => openaiRoutes(state, variant)),
     ...anthropicRoutes(state),
+    ...syncRoutes(state),
     ...geminiRoutes(state),
     ...xaiRoutes(state),
     ...controlRoutes(state, faults),

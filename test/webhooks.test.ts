@@ -89,6 +89,12 @@ describe('a webhook wakes the batch', () => {
     assert.equal(line?.webhookId, deliveries[0]!.webhookId);
     const { rows } = await env.pool.query('SELECT outcome, batch_id, event_type FROM webhook_deliveries WHERE webhook_id = $1', [deliveries[0]!.webhookId]);
     assert.deepEqual(rows, [{ outcome: 'signaled', batch_id: batchId, event_type: 'batch.completed' }]);
+
+    // Once the workflow has ended, a (new) event about its batch has nothing to wake: 200, logged, no effect.
+    await env.temporal.workflow.getHandle(batchWorkflowId(batchId)).result();
+    const late = signedWebhook(secret, { type: 'batch.completed', data: { id: providerBatchId } });
+    assert.deepEqual(await post(late), { status: 200, body: { outcome: 'notRunning' } });
+    assert.match(String(lines.find((entry) => entry.webhookId === late.webhookId)?.message), /not running \(status ended\)/);
   });
 });
 

@@ -100,6 +100,28 @@ describe('after a set time in progress', () => {
   });
 });
 
+describe('a refused synchronous call', () => {
+  test("fails only its own request, stored as that request's errored outcome", async () => {
+    const prefix = 'strag-refused';
+    env.fake.configure({ batchRules: [{ match: { customId: `${prefix}-0` }, processingMs: 600_000, times: 1 }] });
+    env.fake.injectFault({ route: 'anthropic.messages.create', status: 400, shouldRetry: false, count: 1 });
+    const { batchId } = await env.client.submitBatch({
+      provider: 'anthropic', model: 'model-x', requests: chatRequests(3, prefix), handler: 'record', pollScheduleMs: [5000],
+      stragglers: { afterMs: 1500, maxRequestsPerSecond: 20 },
+    });
+    const batch = await env.client.waitForBatch(batchId, { timeoutMs: 60_000 });
+    assert.equal(batch.status, 'ended');
+    const { rows } = await env.pool.query(
+      'SELECT status, synchronous, retryable, error_code, error_message FROM request_outcomes WHERE batch_id = $1 ORDER BY position', [batchId],
+    );
+    assert.deepEqual(rows.map((row) => [row.status, row.synchronous]), [['errored', true], ['succeeded', true], ['succeeded', true]]);
+    assert.equal(rows[0].retryable, false);
+    assert.match(rows[0].error_message, /^synchronous fallback: /);
+    const { rows: calls } = await env.pool.query('SELECT succeeded, errored FROM public.handler_calls WHERE batch_id = $1', [batchId]);
+    assert.deepEqual(calls, [{ succeeded: 2, errored: 1 }]);
+  });
+});
+
 describe('at the deadline', () => {
   test('an Anthropic batch past its deadline gets its requests answered through messages.create; it stays expired', async () => {
     const prefix = 'strag-deadline';

@@ -66,7 +66,7 @@ export interface FakeProvider {
   configureWebhooks(target: WebhookTarget | null): void;
   /** Every webhook delivery attempt made so far, oldest first. */
   webhookDeliveries(): WebhookDelivery[];
-  /** Forget batches, files, outcomes, faults and counters; restore the initial config. */
+  /** Forget batches, files, outcomes, faults, counters and the webhook target; restore the initial config. */
   reset(): void;
   close(): Promise<void>;
 }

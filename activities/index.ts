@@ -1,4 +1,5 @@
 import { createCancelAtProvider } from './cancel-at-provider';
+import { createCompleteStragglers } from './complete-stragglers';
 import { countedProvider } from './counted-provider';
 import type { ActivityDeps } from './deps';
 import { createDispatchHandler } from './dispatch-handler';
@@ -35,6 +36,7 @@ export function createActivities(given: ActivityDeps) {
     cancelAtProvider: createCancelAtProvider(deps),
     fetchResults: createFetchResults(deps),
     planResubmission: createPlanResubmission(deps),
+    completeStragglers: createCompleteStragglers(deps),
     dispatchHandler: createDispatchHandler(deps),
     recordDeadline: createRecordDeadline(deps),
     recordDeadLetter: createRecordDeadLetter(deps),

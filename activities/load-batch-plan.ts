@@ -3,7 +3,7 @@ import type { BatchPlan, BatchStep, RetrySettings } from '../domain/types';
 import { batchLookup } from './batch-lookup';
 import type { ActivityDeps } from './deps';
 
-const BATCH_STEPS: BatchStep[] = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler'];
+const BATCH_STEPS: BatchStep[] = ['submit', 'poll', 'cancel', 'fetch_results', 'complete_stragglers', 'dispatch_handler'];
 
 /** What the workflow needs to run (or resume) a batch, with every step's retry settings resolved. */
 export function createLoadBatchPlan(deps: ActivityDeps) {
@@ -27,6 +27,7 @@ export function createLoadBatchPlan(deps: ActivityDeps) {
       resultsFetched: batch.resultsFetchedAt !== null,
       handlerDispatched: batch.handlerDispatchedAt !== null,
       retry,
+      ...(batch.stragglers ? { stragglers: batch.stragglers, submittedAt: batch.submittedAt?.toISOString() ?? null } : {}),
     };
   };
 }

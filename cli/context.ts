@@ -9,7 +9,7 @@ import { BatchkeeperAdmin } from '../client/admin';
 import { BatchkeeperClient } from '../client/batchkeeper-client';
 import { UnavailableError } from '../client/errors';
 import { encryptingDataConverter } from '../codec/data-converter';
-import { loadConfig, secretValues, type TemporalConfig } from '../config/load';
+import { loadConfig, secretValues, type TemporalConfig, type WebhooksConfig } from '../config/load';
 import { createPool } from '../db/pool';
 
 export { ConfigError } from '../config/load';
@@ -27,6 +27,8 @@ export interface CliContext {
   client(): Promise<BatchkeeperClient>;
   /** `{ temporal: false }` for commands that only read PostgreSQL: Temporal is then not contacted. */
   admin(options?: { temporal?: boolean }): Promise<BatchkeeperAdmin>;
+  /** The webhook endpoint's settings (BATCHKEEPER_OPENAI_WEBHOOK_SECRET, _WEBHOOK_HOST, _PORT, _TOLERANCE_S). */
+  webhooks(): WebhooksConfig;
   close(): Promise<void>;
   /** Removes secrets (API key, database password) from text about to be printed. */
   redact(text: string): string;
@@ -98,6 +100,7 @@ export function createCliContext(
     async admin(options = {}) {
       return new BatchkeeperAdmin(await temporalClient(options.temporal !== false), context.pool());
     },
+    webhooks: () => loadConfig(env, ['webhooks']).webhooks,
     async close() {
       const open = connection;
       connection = undefined;

@@ -13,10 +13,11 @@ import { deadLettersGroup } from './commands/dead-letters';
 import { failedGroup } from './commands/failed';
 import { jobsGroup } from './commands/jobs';
 import { schedulesGroup } from './commands/schedules';
+import { webhooksGroup } from './commands/webhooks';
 import { cliSettings, ConfigError, createCliContext, type CliContext } from './context';
 import { table, toJson } from './format';
 
-export const GROUPS: CommandGroup[] = [batchesGroup, jobsGroup, deadLettersGroup, failedGroup, schedulesGroup];
+export const GROUPS: CommandGroup[] = [batchesGroup, jobsGroup, deadLettersGroup, failedGroup, schedulesGroup, webhooksGroup];
 
 export interface CliIo {
   stdout(text: string): void;

@@ -116,6 +116,7 @@ export class BatchkeeperClient {
         pollScheduleMs: valid.pollScheduleMs ?? DEFAULT_POLL_SCHEDULE_MS,
         maxAgeMs: valid.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
         maxRequestAttempts: valid.maxRequestAttempts ?? 1,
+        stragglers: valid.stragglers ?? null,
         requests: valid.requests,
       });
     } catch (error) {

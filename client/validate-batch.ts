@@ -1,5 +1,7 @@
 import { KNOWN_PROVIDER_LIMITS, lookupLimits, MAX_LOGICAL_REQUESTS, type ProviderLimitsTable } from '../domain/provider-limits';
 import { validateRetrySettings as checkRetrySettings } from '../domain/retry-policy';
+import { DEFAULT_MAX_AGE_MS } from '../domain/poll-schedule';
+import type { StragglerPolicy } from '../domain/types';
 import { ValidationError } from './errors';
 import { requireStorableJson, requireStorableText } from './validate-text';
 
@@ -24,6 +26,35 @@ export interface SubmitBatchInput {
    * follow-up provider batch until they have been sent this many times. Default 1 (no resubmission).
    */
   maxRequestAttempts?: number;
+  /**
+   * The straggler fallback (off by default): at the deadline (`atDeadline: true`) and/or after `afterMs` in progress,
+   * requests still without an outcome are sent through the provider's synchronous API (OpenAI chat completions,
+   * Anthropic messages), at most `maxRequestsPerSecond` a second (default 5), priced at the full rate; the provider
+   * batch is cancelled and the handler sees one merged result set.
+   */
+  stragglers?: StragglerPolicy;
+}
+
+/** Providers whose adapters have a synchronous API for the straggler fallback. */
+export const SYNCHRONOUS_FALLBACK_PROVIDERS: readonly string[] = ['openai', 'anthropic'];
+
+function validateStragglers(stragglers: unknown, provider: string, maxAgeMs: number): void {
+  if (!isPlainObject(stragglers)) throw new ValidationError('stragglers', 'must be an object { afterMs?, atDeadline?, maxRequestsPerSecond? }');
+  for (const key of Object.keys(stragglers)) {
+    if (!['afterMs', 'atDeadline', 'maxRequestsPerSecond'].includes(key)) throw new ValidationError(`stragglers.${key}`, 'is not a straggler setting (afterMs, atDeadline, maxRequestsPerSecond)');
+  }
+  const { afterMs, atDeadline, maxRequestsPerSecond } = stragglers;
+  if (afterMs !== undefined && (typeof afterMs !== 'number' || !Number.isInteger(afterMs) || afterMs < 1000 || afterMs >= maxAgeMs)) {
+    throw new ValidationError('stragglers.afterMs', `must be an integer of at least 1000 ms and less than the max age (${maxAgeMs} ms)`);
+  }
+  if (atDeadline !== undefined && typeof atDeadline !== 'boolean') throw new ValidationError('stragglers.atDeadline', 'must be true or false');
+  if (afterMs === undefined && atDeadline !== true) throw new ValidationError('stragglers', 'needs afterMs or atDeadline: true (when to send the stragglers)');
+  if (maxRequestsPerSecond !== undefined && (typeof maxRequestsPerSecond !== 'number' || !Number.isFinite(maxRequestsPerSecond) || maxRequestsPerSecond <= 0 || maxRequestsPerSecond > 1000)) {
+    throw new ValidationError('stragglers.maxRequestsPerSecond', 'must be a number above 0 and at most 1000');
+  }
+  if (!SYNCHRONOUS_FALLBACK_PROVIDERS.includes(provider)) {
+    throw new ValidationError('stragglers', `provider ${provider} has no synchronous API batchkeeper can fall back to (${SYNCHRONOUS_FALLBACK_PROVIDERS.join(', ')} have)`);
+  }
 }
 
 const MAX_METADATA_BYTES = 16 * 1024;
@@ -43,7 +74,7 @@ export function validateSubmitBatch(
   options: { handlers?: readonly string[]; providerLimits?: ProviderLimitsTable } = {},
 ): SubmitBatchInput {
   if (!isPlainObject(input)) throw new ValidationError('input', 'must be an object');
-  const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts } = input;
+  const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts, stragglers } = input;
 
   if (typeof provider !== 'string') throw new ValidationError('provider', 'must be a string');
   const table = options.providerLimits ?? KNOWN_PROVIDER_LIMITS;
@@ -112,6 +143,7 @@ export function validateSubmitBatch(
   if (maxRequestAttempts !== undefined && (typeof maxRequestAttempts !== 'number' || !Number.isInteger(maxRequestAttempts) || maxRequestAttempts < 1 || maxRequestAttempts > 10)) {
     throw new ValidationError('maxRequestAttempts', 'must be an integer from 1 to 10');
   }
+  if (stragglers !== undefined) validateStragglers(stragglers, provider, typeof maxAgeMs === 'number' ? maxAgeMs : DEFAULT_MAX_AGE_MS);
   return input as unknown as SubmitBatchInput;
 }
 

@@ -56,6 +56,14 @@ export interface CodecServerConfig {
   namespaces?: string[];
 }
 
+export interface WebhooksConfig {
+  /** Undefined when BATCHKEEPER_OPENAI_WEBHOOK_SECRET is unset (the webhook command then refuses to start). */
+  openaiSecret?: string;
+  host: string;
+  port: number;
+  toleranceSeconds: number;
+}
+
 export interface CliConfig {
   operator?: string;
   debug: boolean;
@@ -71,6 +79,7 @@ export interface BatchkeeperConfig {
   codec: { keys?: CodecKeyring };
   codecServer: CodecServerConfig;
   cli: CliConfig;
+  webhooks: WebhooksConfig;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -92,7 +101,7 @@ export function secretValues(env: Env): string[] {
 
 /** Reads the variables of `groups` (all by default), collecting every problem before it throws. */
 export function loadConfig<G extends ConfigGroup>(env: Env = process.env, groups?: readonly G[]): Pick<BatchkeeperConfig, G> {
-  const wanted = new Set<ConfigGroup>(groups ?? (['database', 'temporal', 'providers', 'worker', 'codec', 'codecServer', 'cli'] as const));
+  const wanted = new Set<ConfigGroup>(groups ?? (['database', 'temporal', 'providers', 'worker', 'codec', 'codecServer', 'cli', 'webhooks'] as const));
   const problems: string[] = [];
   const values = new Map<VariableName, unknown>();
   for (const [name, spec] of Object.entries(VARIABLES) as [VariableName, (typeof VARIABLES)[VariableName]][]) {
@@ -160,6 +169,14 @@ export function loadConfig<G extends ConfigGroup>(env: Env = process.env, groups
     };
   }
   if (wanted.has('cli')) config.cli = { operator: get('BATCHKEEPER_OPERATOR'), debug: get('BATCHKEEPER_DEBUG') ?? false };
+  if (wanted.has('webhooks')) {
+    config.webhooks = {
+      openaiSecret: get('BATCHKEEPER_OPENAI_WEBHOOK_SECRET'),
+      host: get('BATCHKEEPER_WEBHOOK_HOST') ?? '127.0.0.1',
+      port: get('BATCHKEEPER_WEBHOOK_PORT') ?? 8787,
+      toleranceSeconds: get('BATCHKEEPER_WEBHOOK_TOLERANCE_S') ?? 300,
+    };
+  }
   if (problems.length) throw new ConfigError(problems);
   return config as Pick<BatchkeeperConfig, G>;
 }

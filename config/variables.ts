@@ -10,7 +10,7 @@ import type { PriceTable } from '../domain/prices';
 import type { RetrySettings } from '../domain/types';
 
 /** Which processes read a variable; each loads only the groups it needs, so the CLI never fails on worker settings. */
-export type ConfigGroup = 'database' | 'temporal' | 'providers' | 'worker' | 'codec' | 'codecServer' | 'cli';
+export type ConfigGroup = 'database' | 'temporal' | 'providers' | 'worker' | 'codec' | 'codecServer' | 'cli' | 'webhooks';
 
 /** The groups a worker process reads (worker/main.ts; docker-compose.yml passes each of their variables on). */
 export const WORKER_CONFIG_GROUPS = ['database', 'temporal', 'providers', 'worker', 'codec'] as const satisfies readonly ConfigGroup[];
@@ -164,6 +164,14 @@ export const VARIABLES = {
   BATCHKEEPER_CODEC_CORS_ORIGINS: { group: 'codecServer', schema: list, default: 'Temporal Web on localhost:8233 and :8080', description: 'Comma-separated Temporal Web origins allowed to call the codec server.' },
   BATCHKEEPER_CODEC_AUTH_TOKEN: { group: 'codecServer', schema: text, secret: true, description: 'When set, callers of the codec server must send `Authorization: Bearer <token>`.' },
   BATCHKEEPER_CODEC_NAMESPACES: { group: 'codecServer', schema: list, description: 'When set, the comma-separated namespaces the codec server serves.' },
+
+  BATCHKEEPER_OPENAI_WEBHOOK_SECRET: {
+    group: 'webhooks', schema: z.string().trim().regex(/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/, 'must be the signing secret OpenAI shows for the endpoint: whsec_ followed by base64'), secret: true,
+    description: 'Signing secret of the OpenAI webhook endpoint (`batchkeeper webhooks serve`); events are verified with it through the openai SDK. Required by that command.',
+  },
+  BATCHKEEPER_WEBHOOK_HOST: { group: 'webhooks', schema: text, default: '127.0.0.1', description: 'Address the webhook endpoint binds; put a TLS-terminating proxy in front of it to take OpenAI\'s calls.' },
+  BATCHKEEPER_WEBHOOK_PORT: { group: 'webhooks', schema: integer(0, 65_535), default: '8787', description: 'Port of the webhook endpoint (POST /webhooks/openai).' },
+  BATCHKEEPER_WEBHOOK_TOLERANCE_S: { group: 'webhooks', schema: integer(1, 3600), default: '300', description: 'How far (seconds) a webhook\'s signed timestamp may be from now; older or newer deliveries are refused as stale.' },
 
   BATCHKEEPER_OPERATOR: { group: 'cli', schema: text, description: 'Name recorded with dead-letter decisions made through the CLI.' },
   BATCHKEEPER_DEBUG: { group: 'cli', schema: flag, default: '0', description: 'Print the stack trace of unexpected CLI errors.' },

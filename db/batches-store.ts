@@ -1,6 +1,6 @@
 import type { ClientBase } from 'pg';
 import { isTerminalBatchStatus, TERMINAL_BATCH_STATUSES, type BatchStatus } from '../domain/statuses';
-import type { RequestCounts, ResultSummary } from '../domain/types';
+import type { RequestCounts, ResultSummary, StragglerPolicy } from '../domain/types';
 import { appendEvent, eventSql, statusChangeEventSql } from './events-store';
 import { CURRENT_PARTS_JSON, partReportsSql, toRecord as toPartRecord, type PartReport, type ProviderBatchRecord } from './provider-batches-store';
 import type { Queryable } from './queryable';
@@ -47,6 +47,8 @@ export interface BatchRecord {
   maxRequestAttempts: number;
   costUsd: number | null;
   deadLetteredRequests: number;
+  /** The straggler fallback, when the batch has one. */
+  stragglers: StragglerPolicy | null;
 }
 
 export interface NewBatch {
@@ -60,13 +62,14 @@ export interface NewBatch {
   pollScheduleMs: number[];
   maxAgeMs: number;
   maxRequestAttempts?: number;
+  stragglers?: StragglerPolicy | null;
   requests: readonly NewRequest[];
 }
 
 const BATCH_COLUMNS = `id, idempotency_key, workflow_id, provider, model, status, provider_batch_id, provider_status, handler_name,
   metadata, request_count, request_counts, poll_schedule_ms, max_age_ms, poll_count, last_polled_at, next_poll_at, created_at,
   submitted_at, deadline_at, ended_at, results_fetched_at, handler_dispatched_at, failed_at, failure_code, failure_message,
-  input_tokens, output_tokens, round, max_request_attempts, cost_usd, dead_lettered_requests`;
+  input_tokens, output_tokens, round, max_request_attempts, cost_usd, dead_lettered_requests, stragglers`;
 
 function toBatchRecord(row: Record<string, any>): BatchRecord {
   return {
@@ -102,6 +105,7 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
     maxRequestAttempts: row.max_request_attempts,
     costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
     deadLetteredRequests: row.dead_lettered_requests,
+    stragglers: row.stragglers ?? null,
   };
 }
 
@@ -109,11 +113,11 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
 export async function insertBatch(db: ClientBase, batch: NewBatch): Promise<void> {
   await db.query(
     `INSERT INTO batches (id, idempotency_key, workflow_id, provider, model, handler_name, metadata, request_count,
-                          poll_schedule_ms, max_age_ms, max_request_attempts)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+                          poll_schedule_ms, max_age_ms, max_request_attempts, stragglers)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
       batch.id, batch.idempotencyKey, batch.workflowId, batch.provider, batch.model, batch.handlerName, batch.metadata,
-      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs, batch.maxRequestAttempts ?? 1,
+      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs, batch.maxRequestAttempts ?? 1, batch.stragglers ?? null,
     ],
   );
   await insertRequests(db, batch.id, batch.requests);
@@ -287,6 +291,17 @@ export async function startNextRound(db: Queryable, batchId: string, round: { ro
     ended_at: null,
     next_poll_at: null,
   }, { round: round.round, requests: round.requests }, TERMINAL_BATCH_STATUSES);
+}
+
+/**
+ * Opens the synchronous round of the straggler fallback: the batch's round moves on (its status stays; no provider
+ * batch is submitted for this round). False when the batch is no longer in `fromRound` (a retried step did it).
+ */
+export async function openSynchronousRound(db: Queryable, batchId: string, fromRound: number, requests: number): Promise<boolean> {
+  const { rowCount } = await db.query(`UPDATE batches SET round = round + 1, updated_at = now() WHERE id = $1 AND round = $2`, [batchId, fromRound]);
+  if (!rowCount) return false;
+  await appendEvent(db, 'batch', batchId, 'stragglers_sent_synchronously', { detail: { round: fromRound + 1, requests } });
+  return true;
 }
 
 /** Counts requests dead-lettered after their last allowed submission. */

@@ -175,6 +175,22 @@ export async function markPartResultsFetched(db: Queryable, part: { batchId: str
   );
 }
 
+/**
+ * The batch a provider batch id belongs to (any round or part), among batches of the given providers; null when no
+ * batch of ours has it (a webhook about someone else's batch).
+ */
+export async function findBatchOfProviderBatch(
+  db: Queryable, providerBatchId: string, providers: readonly string[],
+): Promise<{ batchId: string; status: BatchStatus } | null> {
+  const { rows } = await db.query(
+    `SELECT b.id, b.status FROM provider_batches p JOIN batches b ON b.id = p.batch_id
+      WHERE p.provider_batch_id = $1 AND b.provider = ANY($2::text[])
+      ORDER BY p.round DESC LIMIT 1`,
+    [providerBatchId, [...providers]],
+  );
+  return rows[0] ? { batchId: rows[0].id, status: rows[0].status } : null;
+}
+
 /** One status and one set of counts for the logical batch, from its parts. */
 export function aggregateParts(parts: Pick<ProviderBatchRecord, 'status' | 'requestCounts' | 'failureCode' | 'failureMessage' | 'providerStatus'>[]): {
   status: BatchStatus; counts: RequestCounts; providerStatus: string; failure?: { code: string; message: string };

@@ -29,6 +29,8 @@ export interface RequestRecord {
   attempts: number;
   deadLettered: boolean;
   costUsd: number | null;
+  /** Answered by the provider's synchronous API (the straggler fallback), priced at the full rate. */
+  synchronous: boolean;
 }
 
 /**
@@ -100,7 +102,7 @@ export async function listRequests(
   const { rows } = await queryUnprepared(
     db,
     `SELECT custom_id, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens,
-            attempts, dead_lettered_at, cost_usd
+            attempts, dead_lettered_at, cost_usd, synchronous
        FROM ${view}
       WHERE batch_id = $1 AND position > $2 AND ($4::text IS NULL OR status = $4)
       ORDER BY position LIMIT $3`,
@@ -119,6 +121,7 @@ export async function listRequests(
     attempts: row.attempts,
     deadLettered: row.dead_lettered_at !== null,
     costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
+    synchronous: row.synchronous === true,
   }));
 }
 
@@ -206,4 +209,36 @@ export async function resendOrDeadLetterRequests(
     [batchId, round, maxAttempts, RESENDABLE_REQUEST_STATUSES],
   );
   return { resent: resent ?? 0, deadLettered: deadLettered ?? 0 };
+}
+
+/** Outcomes of a round that mean the provider never answered the request (the straggler fallback sends these). */
+export const UNANSWERED_STATUSES: readonly RequestStatus[] = ['missing', 'expired', 'canceled'];
+
+/**
+ * Moves the round's requests the provider never answered (missing, expired or canceled; not dead-lettered) to the
+ * next round, counted as one more attempt each: the synchronous round of the straggler fallback. Returns how many.
+ * Call in a transaction, with openSynchronousRound.
+ */
+export async function moveUnansweredToNextRound(db: Queryable, batchId: string, round: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE batch_requests SET round = round + 1, part = NULL, provider_custom_id = NULL, attempts = attempts + 1
+      WHERE batch_id = $1 AND round = $2 AND dead_lettered_at IS NULL
+        AND position = ANY (ARRAY(SELECT o.position FROM request_results o WHERE o.batch_id = $1 AND o.round = $2 AND o.status = ANY($3::text[])))`,
+    [batchId, round, UNANSWERED_STATUSES],
+  );
+  return rowCount ?? 0;
+}
+
+/** Requests of the round without an outcome yet, with their bodies, in position order (at most `limit`). */
+export async function listUnansweredRequests(
+  db: Queryable, batchId: string, round: number, limit: number,
+): Promise<{ position: number; customId: string; params: Record<string, unknown> }[]> {
+  const { rows } = await queryUnprepared(db,
+    `SELECT r.position, r.custom_id, r.params FROM batch_requests r
+      WHERE r.batch_id = $1 AND r.round = $2
+        AND NOT EXISTS (SELECT 1 FROM request_results o WHERE o.batch_id = r.batch_id AND o.round = r.round AND o.position = r.position)
+      ORDER BY r.position LIMIT $3`,
+    [batchId, round, limit],
+  );
+  return rows.map((row) => ({ position: row.position, customId: row.custom_id, params: row.params }));
 }

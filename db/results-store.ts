@@ -116,3 +116,21 @@ export async function outcomeTotals(db: Queryable, batchId: string): Promise<Out
   }
   return totals;
 }
+
+/**
+ * One outcome of the straggler fallback, answered by the provider's synchronous API: marked synchronous, with its
+ * cost at the full rate (null when unpriced). Ignored when the request has its outcome for the round already (a
+ * retried step).
+ */
+export async function insertSynchronousOutcome(
+  db: Queryable, batchId: string, round: number, position: number, outcome: OutcomeRow, costUsd: string | null,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO request_results (batch_id, round, position, status, result, error_code, error_message, retryable, input_tokens,
+                                  output_tokens, synchronous, cost_usd)
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, true, $11::numeric)
+     ON CONFLICT DO NOTHING`,
+    [batchId, round, position, outcome.status, outcome.resultJson ?? null, outcome.errorCode ?? null, outcome.errorMessage ?? null,
+      outcome.retryable ?? null, outcome.inputTokens ?? null, outcome.outputTokens ?? null, costUsd],
+  );
+}

@@ -8,7 +8,18 @@ import type { BatchStatus, JobStatus } from './statuses';
 export type { BatchOutcome, BatchStatus, JobStatus, RequestStatus } from './statuses';
 
 export type SubjectKind = 'batch' | 'job';
-export type BatchStep = 'submit' | 'poll' | 'cancel' | 'fetch_results' | 'dispatch_handler';
+export type BatchStep = 'submit' | 'poll' | 'cancel' | 'fetch_results' | 'complete_stragglers' | 'dispatch_handler';
+
+/**
+ * The straggler fallback of a batch (off unless given): at the deadline (`atDeadline`) and/or after `afterMs` in
+ * progress, the requests the provider has not answered are sent through its synchronous API, at most
+ * `maxRequestsPerSecond` a second (default 5), and the handler sees them with the batch's own results.
+ */
+export interface StragglerPolicy {
+  afterMs?: number;
+  atDeadline?: boolean;
+  maxRequestsPerSecond?: number;
+}
 export type JobStep = 'execute' | 'notify_failure';
 export type StepName = BatchStep | JobStep;
 
@@ -129,6 +140,9 @@ export interface BatchPlan {
   resultsFetched: boolean;
   handlerDispatched: boolean;
   retry: Record<BatchStep, RetrySettings>;
+  /** Absent in plans recorded before the straggler fallback existed. */
+  stragglers?: StragglerPolicy | null;
+  submittedAt?: string | null;
 }
 
 /** What the job workflow needs to run a job. */

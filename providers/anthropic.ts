@@ -13,6 +13,8 @@ import { checkedRequests } from './requests';
 import { parseResultLines } from './result-lines';
 import type {
   BatchProvider,
+  SynchronousResult,
+  ProviderRequest,
   ProviderBatchStatus,
   ProviderResultLine,
   ProviderStatusReport,
@@ -106,6 +108,19 @@ export class AnthropicBatchProvider implements BatchProvider {
         ),
       () => this.getStatus(providerBatchId),
     );
+  }
+
+  /** The straggler fallback: `messages.create` with the request's own params. */
+  async completeSynchronously(model: string, request: ProviderRequest): Promise<SynchronousResult> {
+    const ctx = this.context('completeSynchronously', request.customId);
+    const params = { ...request.params, model, stream: false } as unknown as Parameters<Anthropic['messages']['create']>[0];
+    const message = requireObjectWithId(await callProvider(ctx, () => this.client.messages.create(params as never)), ctx, 'a message') as JsonRecord;
+    const usage = (message as { usage?: { input_tokens?: unknown; output_tokens?: unknown } }).usage;
+    return {
+      result: message,
+      ...(usage && typeof usage.input_tokens === 'number' && typeof usage.output_tokens === 'number'
+        ? { usage: { inputTokens: usage.input_tokens, outputTokens: usage.output_tokens } } : {}),
+    };
   }
 
   private async retrieve(ctx: CallContext, providerBatchId: string): Promise<JsonRecord> {

@@ -12,9 +12,11 @@ import { cancelOrReport, hasReadableResults, isJsonResponse, resultsBody } from 
 import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
 import { checkedRequests, jsonlChunks } from './requests';
 import { parseResultLines } from './result-lines';
+import { ProviderError } from './errors';
 import { withUploadFile } from './upload-file';
 import type {
   BatchProvider,
+  SynchronousResult,
   ProviderBatchStatus,
   ProviderRequest,
   ProviderResultLine,
@@ -143,6 +145,22 @@ export class OpenAIBatchProvider implements BatchProvider {
         this.toReport(requireObjectWithId(await callProvider(ctx, () => this.client.batches.cancel(providerBatchId)), ctx, 'a batch object')),
       () => this.getStatus(providerBatchId),
     );
+  }
+
+  /** The straggler fallback: `chat.completions.create` with the request's own body (chat-completion batches only). */
+  async completeSynchronously(model: string, request: ProviderRequest): Promise<SynchronousResult> {
+    if (this.endpoint !== '/v1/chat/completions') {
+      throw new ProviderError(`${this.name} has no synchronous fallback for batches of ${this.endpoint}`, { code: 'unsupported', retryable: false, provider: this.name });
+    }
+    const ctx = this.context('completeSynchronously', request.customId);
+    const body = { ...request.params, model, stream: false } as unknown as Parameters<OpenAI['chat']['completions']['create']>[0];
+    const completion = requireObjectWithId(await callProvider(ctx, () => this.client.chat.completions.create(body)), ctx, 'a chat completion') as JsonRecord;
+    const usage = (completion as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } }).usage;
+    return {
+      result: completion,
+      ...(usage && typeof usage.prompt_tokens === 'number' && typeof usage.completion_tokens === 'number'
+        ? { usage: { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens } } : {}),
+    };
   }
 
   private async retrieve(ctx: CallContext, providerBatchId: string): Promise<JsonRecord> {

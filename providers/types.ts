@@ -83,4 +83,15 @@ export interface BatchProvider {
    */
   streamResults(providerBatchId: string): AsyncIterable<ProviderResultLine[]>;
   cancel(providerBatchId: string): Promise<ProviderStatusReport>;
+  /**
+   * Sends one request through the provider's synchronous API (the straggler fallback), at the full price. Absent
+   * when the provider (or its configured endpoint) has none. Failures throw ProviderError like every other call.
+   */
+  completeSynchronously?(model: string, request: ProviderRequest): Promise<SynchronousResult>;
+}
+
+/** What a synchronous call answered: the same result object a batch result line holds for that request. */
+export interface SynchronousResult {
+  result: unknown;
+  usage?: TokenUsage;
 }

@@ -111,6 +111,15 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
   assert.equal((await env.client.waitForBatch(retried.batchId, { timeoutMs: 30_000 })).status, 'ended');
   fresh.push({ name: 'polls-on-activity-retries', workflowId: retried.workflowId });
 
+  // 8. The straggler fallback (patched 'straggler-fallback'): cancelled after afterMs, the rest answered synchronously.
+  env.fake.configure({ batchRules: [{ match: { customId: 'replay-strag-0' }, processingMs: 60_000, times: 1 }] });
+  const straggling = await env.client.submitBatch({
+    provider: 'openai', model: 'model-x', requests: chatRequests(3, 'replay-strag'), handler: 'gated', pollScheduleMs: [300],
+    stragglers: { afterMs: 1000, maxRequestsPerSecond: 50 },
+  });
+  assert.equal((await env.client.waitForBatch(straggling.batchId, { timeoutMs: 30_000 })).status, 'ended');
+  fresh.push({ name: 'straggler-fallback', workflowId: straggling.workflowId });
+
   const bundle = await sharedWorkflowBundle();
   for (const { name, workflowId } of fresh) {
     const executions = env.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` });

@@ -5,3 +5,4 @@
 export { startFakeProvider, type FakeProvider, type FakeProviderOptions } from './fake-provider/server';
 export type { BatchRule, FakeConfig, OutcomeSpec, RequestOutcome } from './fake-provider/config';
 export type { FaultSpec, FaultRatesSpec } from './fake-provider/faults';
+export { newWebhookSecret, signedWebhook, signWebhook, type WebhookDelivery, type WebhookTarget } from './fake-provider/webhooks';

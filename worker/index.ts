@@ -6,6 +6,9 @@ export { installWorkerRuntime, type RuntimeSettings } from './runtime';
 export { startStateGauges } from './state-gauges';
 export { startTracing, type Tracing } from './tracing';
 export { logRecord, workerLogger, type LogFormat } from './logging';
+export {
+  OPENAI_WEBHOOK_PATH, startWebhookServer, type WebhookLogRecord, type WebhookServer, type WebhookServerCounts, type WebhookServerOptions,
+} from '../client/webhook-server';
 export type { StepMetrics } from '../activities/step-metrics';
 export type {
   BatchFailureContext, BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobContext, JobExecutor, JobExecutorRegistry,

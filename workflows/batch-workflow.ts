@@ -29,7 +29,11 @@ const TIMEOUTS = {
   cancel: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '30 seconds' },
   fetch_results: { startToCloseTimeout: '1 hour', heartbeatTimeout: '30 seconds' },
   dispatch_handler: { startToCloseTimeout: '15 minutes', heartbeatTimeout: '30 seconds' },
+  complete_stragglers: { startToCloseTimeout: '1 hour', heartbeatTimeout: '30 seconds' },
 } as const;
+
+/** The straggler fallback (a batch's `stragglers` policy); batches without one record no marker. */
+const STRAGGLER_FALLBACK = 'straggler-fallback';
 
 const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
 /** Runs recorded before polls moved to activity retries replay on workflow timers. */
@@ -122,7 +126,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   }
   if (plan.handlerDispatched) return finish();
 
+  const stragglers = plan.stragglers && patched(STRAGGLER_FALLBACK) ? plan.stragglers : undefined;
+  /** When the requests still unanswered go through the synchronous API (afterMs from submission; first round only). */
+  const stragglersDueMs = (): number | undefined =>
+    stragglers?.afterMs !== undefined && plan.submittedAt && (state.round ?? 1) === 1 && !cancelSent
+      ? Date.parse(plan.submittedAt) + stragglers.afterMs : undefined;
   let expiredAtDeadline = false;
+  let stragglersCut = false;
   const settlePollMs = Math.min(MAX_SETTLE_POLL_MS, pollDelayMs(plan.pollScheduleMs, 0));
   // Rounds: submit, poll, store results; then requests that failed retryably go round again while they may.
   for (let roundInRun = 1; ; roundInRun += 1) {
@@ -133,6 +143,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
       state.providerBatchId = submitted.value.providerBatchId;
       state.deadlineAt = submitted.value.deadlineAt;
+      if (stragglers) plan.submittedAt ??= new Date().toISOString();
       applyStatus(submitted.value);
     }
 
@@ -150,15 +161,19 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         const deadlineMs = Date.parse(state.deadlineAt!);
         // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
         const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
-        const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, deadlineMs);
+        const stragglersAt = stragglersDueMs();
+        // The last poll comes at the deadline, or when the stragglers are due if that is sooner.
+        const cutMs = stragglersAt !== undefined ? Math.min(deadlineMs, stragglersAt) : deadlineMs;
+        const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, cutMs);
         let pastDeadline: boolean;
+        let stragglersNow: boolean;
         // The schedule's last interval repeats until the batch ends: from there on, polls run on activity retries.
-        if (!cancelSent && Date.now() < deadlineMs && pollIndex >= plan.pollScheduleMs.length - 1 && patched(POLL_BY_ACTIVITY_RETRIES)) {
+        if (!cancelSent && Date.now() < cutMs && pollIndex >= plan.pollScheduleMs.length - 1 && patched(POLL_BY_ACTIVITY_RETRIES)) {
           const maxPolls = input.continueAsNewAfterPolls ? Math.max(input.continueAsNewAfterPolls - pollsThisRun, 1) : undefined;
           // A poll-now asked while the workflow was busy is made at once, and is not late.
           const firstPoll = pollNowRequested ? null : new Date(wakeAt).toISOString();
           pollNowRequested = false;
-          const waited = await pollUntilChange(delay, firstPoll, maxPolls);
+          const waited = await pollUntilChange(delay, firstPoll, maxPolls, new Date(cutMs).toISOString());
           pollIndex += waited.polls;
           pollsThisRun += waited.polls;
           if (waited.outcome === 'discarded') return discardParked();
@@ -170,6 +185,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
             pollsThisRun += 1;
           }
           pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
+          stragglersNow = stragglersAt !== undefined && !pastDeadline && Date.now() >= stragglersAt;
         } else {
           state.nextPollAt = new Date(wakeAt).toISOString();
           refresh();
@@ -181,7 +197,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
           pollNowRequested = false;
 
           pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
-          const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
+          stragglersNow = stragglersAt !== undefined && !pastDeadline && Date.now() >= stragglersAt;
+          const nextPlanned = pastDeadline || stragglersNow ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
           const polled = await poll(nextPlanned, plannedAt);
           if (!polled) return discardParked();
           pollIndex += 1;
@@ -189,10 +206,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         }
         if (isTerminalBatchStatus(state.status)) break;
 
-        if (pastDeadline) {
+        if (pastDeadline || stragglersNow) {
           // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
-          expiredAtDeadline = true;
-          if (!cancelSent && !(await cancel('deadline exceeded'))) return discardParked();
+          // Stragglers due: the same, and the requests left unanswered then go through the synchronous API.
+          expiredAtDeadline = pastDeadline;
+          stragglersCut = stragglersNow;
+          const why = pastDeadline ? 'deadline exceeded' : 'stragglers sent synchronously';
+          if (!cancelSent && !(await cancel(why))) return discardParked();
           const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
           while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
             await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
@@ -215,7 +235,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       state.phase = 'fetching_results';
       refresh();
       // Our own cancel decides the final status: some providers (Anthropic) report a cancelled batch as just ended.
-      const operatorCanceled = !expiredAtDeadline && cancelSent;
+      const operatorCanceled = !expiredAtDeadline && !stragglersCut && cancelSent;
       const finalStatus = expiredAtDeadline ? 'expired' : operatorCanceled ? 'canceled' : undefined;
       const reason = expiredAtDeadline ? 'deadline exceeded' : operatorCanceled ? 'canceled by operator' : undefined;
       const fetched = await runner.run('fetch_results', plan.retry.fetch_results, TIMEOUTS.fetch_results, (a) =>
@@ -225,6 +245,19 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       const { attempt: _attempt, status, ...summary } = fetched.value;
       state.summary = summary;
       state.status = status;
+    }
+
+    // 3b. The straggler fallback: what the provider left unanswered goes through its synchronous API.
+    if (stragglersCut || (expiredAtDeadline && stragglers?.atDeadline)) {
+      const fromRound = state.round ?? 1;
+      const completed = await runner.run('complete_stragglers', plan.retry.complete_stragglers ?? plan.retry.fetch_results,
+        TIMEOUTS.complete_stragglers, (a) => a.completeStragglers({ batchId, fromRound, ...(stragglersCut ? { finalStatus: 'ended' as const } : {}) }));
+      if (!completed.ok) return discard(completed.deadLetter.deadLetterId);
+      const { attempt: _attempt, status, synchronous: _synchronous, round, ...summary } = completed.value;
+      if (round !== fromRound) state.round = round;
+      state.summary = summary;
+      state.status = status;
+      break;
     }
 
     // 5. Resubmission of retryably failed, expired and missing requests (not after our own cancel or deadline).
@@ -263,11 +296,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
 
   /**
    * Polls every `intervalMs` on retries of one activity (activities/poll-until-change.ts), the first at `firstPollAt`
-   * (null: now), until the status changes, the deadline comes or a poll fails; a poll-now, a cancel or a new deadline
+   * (null: now), until the status changes, `lastPollAt` (the deadline, or the stragglers' time) comes or a poll fails; a poll-now, a cancel or a new deadline
    * wakes the workflow first, cancelling the activity between two polls. No timer and no workflow task per poll.
    */
   async function pollUntilChange(
-    intervalMs: number, firstPollAt: string | null, maxPolls: number | undefined,
+    intervalMs: number, firstPollAt: string | null, maxPolls: number | undefined, lastPollAt: string,
   ): Promise<{ outcome: PollUntilChangeResult['outcome'] | 'woken' | 'discarded'; polls: number }> {
     const version = wakeVersion;
     state.nextPollAt = undefined;
@@ -279,7 +312,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     const retry: RetrySettings = { maximumAttempts: 0, initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: Math.max(intervalMs, 1000) };
     const scope = new CancellationScope();
     const waiting = scope.run(() => runner.run('poll', retry, TIMEOUTS.poll, (a) => a.pollUntilChange({
-      batchId, knownStatus: state.status, intervalMs, deadlineAt: state.deadlineAt!, firstPollAt, ...(maxPolls ? { maxPolls } : {}),
+      batchId, knownStatus: state.status, intervalMs, deadlineAt: lastPollAt, firstPollAt, ...(maxPolls ? { maxPolls } : {}),
     })));
     // Woken between two polls, never while a dead letter is being recorded or waits for its operator.
     const woken = scope.run(() => condition(() => (pollNowRequested || wakeVersion !== version) && !runner.parking)).then(() => true, () => false);

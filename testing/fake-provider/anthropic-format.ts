@@ -1,5 +1,5 @@
 /** Anthropic wire shapes: MessageBatch objects, results lines, error bodies. */
-import { fakeReply } from './replies';
+import { fakeReply, type FakeReply } from './replies';
 import { shortHash } from './random';
 import { brokenLine, resultOrder } from './result-file';
 import type { Disposition, FakeBatch, FakeState } from './state';
@@ -72,12 +72,16 @@ function resultLine(batch: FakeBatch, index: number, disposition: Disposition): 
 }
 
 function message(batch: FakeBatch, customId: string, params: Record<string, unknown>) {
-  const reply = fakeReply(customId, params);
+  return messageObject(`msg_${shortHash(`${batch.id}/${customId}`, 24)}`, batch.model, fakeReply(customId, params));
+}
+
+/** An Anthropic Message object with the stand-in reply (batch results and the synchronous messages.create alike). */
+export function messageObject(id: string, model: unknown, reply: FakeReply) {
   return {
-    id: `msg_${shortHash(`${batch.id}/${customId}`, 24)}`,
+    id,
     type: 'message',
     role: 'assistant',
-    model: batch.model,
+    model,
     content: [{ type: 'text', text: reply.text }],
     stop_reason: 'end_turn',
     stop_sequence: null,

@@ -17,6 +17,8 @@ import { OPENAI_VARIANTS, variantBaseUrl } from './openai-variants';
 import { FakeHttpError, matchRoute, type Reply, type RequestContext, type Route, type RouteProvider } from './router';
 import type { OpenAIVariantName } from './config';
 import { FakeState, STATUS_READ_TIMES_KEPT, type BatchCounters, type CreatedBatchInfo } from './state';
+import { syncRoutes } from './sync-routes';
+import { webhookControlRoutes, WebhookSender, type WebhookDelivery, type WebhookTarget } from './webhooks';
 import { xaiRoutes } from './xai-routes';
 
 export interface FakeProviderOptions {
@@ -60,7 +62,11 @@ export interface FakeProvider {
   /** Globally for new batches, or for one existing batch. */
   setProcessingMs(ms: number, providerBatchId?: string): void;
   updateBatch(providerBatchId: string, control: BatchControl): boolean;
-  /** Forget batches, files, outcomes, faults and counters; restore the initial config. */
+  /** Send signed OpenAI batch webhooks to this target when OpenAI batches end (null: stop); webhooks.ts. */
+  configureWebhooks(target: WebhookTarget | null): void;
+  /** Every webhook delivery attempt made so far, oldest first. */
+  webhookDeliveries(): WebhookDelivery[];
+  /** Forget batches, files, outcomes, faults, counters and the webhook target; restore the initial config. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -68,13 +74,17 @@ export interface FakeProvider {
 export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const state = new FakeState(options.processingMs ?? 300);
   const faults = new FaultInjector(options.seed ?? 1);
+  const webhooks = new WebhookSender(state);
+  state.onBatchChanged = (batch) => webhooks.batchChanged(batch);
   const routes = [
     ...openaiRoutes(state),
     ...OPENAI_VARIANTS.flatMap((variant) => openaiRoutes(state, variant)),
     ...anthropicRoutes(state),
+    ...syncRoutes(state),
     ...geminiRoutes(state),
     ...xaiRoutes(state),
     ...controlRoutes(state, faults),
+    ...webhookControlRoutes(webhooks),
   ];
   const server = createServer((req, res) => {
     handle(req, res, routes, state, faults).catch((err: unknown) => {
@@ -124,15 +134,20 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       else state.updateBatch(id, { processingMs: ms });
     },
     updateBatch: (id, control) => applyBatchControl(state, id, control),
+    configureWebhooks: (target) => webhooks.configure(target),
+    webhookDeliveries: () => webhooks.deliveries(),
     reset: () => {
       state.reset();
       faults.clear();
+      webhooks.configure(null);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await webhooks.stop();
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }
 

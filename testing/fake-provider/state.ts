@@ -114,6 +114,8 @@ export class FakeState {
   /** Rendered result files of ended batches (config.keepResultFiles), by batch id and file. */
   private keptResultFiles = new Map<string, string[]>();
   private routeCounts = new Map<string, number>();
+  /** Told of every change to a batch's timeline (the webhook sender plans its event from it; webhooks.ts). */
+  onBatchChanged?: (batch: FakeBatch) => void;
 
   constructor(private readonly initialProcessingMs = 300) {
     this.config = defaultConfig(initialProcessingMs);
@@ -188,6 +190,7 @@ export class FakeState {
       statusReadAt: [],
     };
     this.batches.set(id, batch);
+    this.onBatchChanged?.(batch);
     return batch;
   }
 
@@ -209,6 +212,7 @@ export class FakeState {
     const current = this.snapshot(batch);
     if (current.terminal) return false;
     if (batch.timeline.cancelRequestedAt === null) batch.timeline.cancelRequestedAt = Date.now();
+    this.onBatchChanged?.(batch);
     return true;
   }
 
@@ -221,6 +225,7 @@ export class FakeState {
     if (patch.failAfterMs !== undefined) timeline.failAfterMs = patch.failAfterMs;
     if (patch.cancelDelayMs !== undefined) timeline.cancelDelayMs = patch.cancelDelayMs;
     if (patch.failed !== undefined) timeline.failed = patch.failed;
+    this.onBatchChanged?.(batch);
     return true;
   }
 
@@ -229,6 +234,7 @@ export class FakeState {
     const batch = this.batches.get(id);
     if (!batch || this.snapshot(batch).terminal || batch.timeline.cancelRequestedAt !== null) return false;
     batch.timeline.processingMs = Math.max(0, Date.now() - batch.timeline.createdAt);
+    this.onBatchChanged?.(batch);
     return true;
   }
 
@@ -237,6 +243,7 @@ export class FakeState {
     const batch = this.batches.get(id);
     if (!batch || this.snapshot(batch).terminal || batch.timeline.cancelRequestedAt !== null) return false;
     batch.timeline.expireAfterMs = Math.max(0, Date.now() - batch.timeline.createdAt);
+    this.onBatchChanged?.(batch);
     return true;
   }
 

@@ -152,10 +152,11 @@ export async function runTimeliness(ctx: BenchContext, worker: WorkerProcess, de
     } finally {
       clearInterval(progress);
     }
-    // The window opens once every batch is open: by then the first batches are on their first scheduled polls.
     const rampEnd = Date.now();
     const rampSeconds = (rampEnd - rampStart) / 1000;
-    const windowStart = Math.max(rampEnd, rampStart + pollIntervalMs);
+    // From the second interval on: by then every batch made its first poll (the workflows' starts and first steps
+    // are behind them), which is the steady state of that many open batches.
+    const windowStart = Math.max(rampEnd, rampStart + 2 * pollIntervalMs);
     const windowEnd = windowStart + windowMs;
     ctx.log(`all ${inFlight} workflows started after ${rampSeconds.toFixed(0)}s; measuring the polls due from ` +
       `+${((windowStart - rampEnd) / 1000).toFixed(0)}s for ${windowMs / 1000}s`);
@@ -179,17 +180,19 @@ export async function runTimeliness(ctx: BenchContext, worker: WorkerProcess, de
     // timers and polls on activity retries are measured alike; a due read not made by the end is late by at least
     // the time since it was due.
     const sample = [...batches].sort(() => Math.random() - 0.5).slice(0, sampleWorkflows);
+    const startedAt = new Map(batches.map((batch, index) => [batch.id, rampStart + (index * pollIntervalMs) / inFlight]));
     const lateness: number[] = [];
     let notStarted = 0;
     const readAt = Date.now();
     for (const batch of sample) {
       const reads = ctx.fake.batch(batch.providerBatchId)?.statusReadAt ?? [];
       for (const [index, at] of reads.entries()) {
-        const dueAt = index > 0 ? reads[index - 1] + pollIntervalMs : undefined;
-        if (dueAt !== undefined && dueAt >= windowStart && dueAt <= windowEnd) lateness.push(at - dueAt);
+        // The first read is due one interval after the workflow's planned start.
+        const dueAt = (index > 0 ? reads[index - 1] : startedAt.get(batch.id)!) + pollIntervalMs;
+        if (dueAt >= windowStart && dueAt <= windowEnd) lateness.push(at - dueAt);
       }
-      const lastDue = reads.length > 0 ? reads[reads.length - 1] + pollIntervalMs : undefined;
-      if (lastDue !== undefined && lastDue >= windowStart && lastDue <= windowEnd && lastDue < readAt) {
+      const lastDue = (reads.length > 0 ? reads[reads.length - 1] : startedAt.get(batch.id)!) + pollIntervalMs;
+      if (lastDue >= windowStart && lastDue <= windowEnd && lastDue < readAt) {
         lateness.push(readAt - lastDue);
         notStarted += 1;
       }

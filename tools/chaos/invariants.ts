@@ -354,6 +354,11 @@ export async function classifyOpen(temporal: Client, kind: 'batch' | 'job', work
     const seconds = activity.lastStartedTime?.seconds;
     const started = activity.state === 2;
     const workerPid = Number(/^(\d+)@/.exec(activity.lastWorkerIdentity ?? '')?.[1]);
+    // Polls on activity retries: a next poll far in the past that never started is a stall, as a timer never fired.
+    const nextAttempt = activity.nextAttemptScheduleTime?.seconds;
+    if (!started && nextAttempt && Number(nextAttempt) * 1000 < Date.now() - OVERDUE_TIMER_MS) {
+      return { state: 'stalled', why: `${activity.activityType?.name ?? 'activity'} attempt due at ${new Date(Number(nextAttempt) * 1000).toISOString()} never started` };
+    }
     return {
       state: 'pending_activity',
       activity: activity.activityType?.name ?? '?',

@@ -64,6 +64,10 @@ export async function bullMqPeerClient(options: BullMqPeerOptions) {
     async enqueueSubmit(batchIds: string[]): Promise<void> {
       await submit.addBulk(batchIds.map((batchId) => ({ name: 'submit', data: { batchId }, opts: jobOptions })));
     },
+    /** Poll jobs the app enqueues itself (the bench's open batches start their chains this way). */
+    async enqueuePolls(jobs: { batchId: string; attempt: number; delayMs: number }[]): Promise<void> {
+      await poll.addBulk(jobs.map(({ batchId, attempt, delayMs }) => ({ name: 'poll', data: { batchId, attempt }, opts: { ...jobOptions, delay: delayMs } })));
+    },
     /** Deletes the queued poll job of a batch (as a queue restart or an evicted job would): the chain is gone. */
     async deletePollJobs(batchId: string): Promise<number> {
       let deleted = 0;

@@ -83,6 +83,7 @@ export const JOB_RETRY = { attempts: 3, delayMs: 1000 } as const;
 // The peers' own state (Raif's model_completion_batches columns), beside batchkeeper's tables in the peer's schema
 
 const TERMINAL = [...TERMINAL_BATCH_STATUSES] as string[];
+const UNIQUE_VIOLATION = '23505';
 
 export const PEER_TABLES_DDL = [
   `CREATE TABLE IF NOT EXISTS peer_batches (
@@ -311,7 +312,7 @@ export class PeerChain {
   /**
    * finalize!: an ended batch's results are fetched; any other terminal status is force-failed. Once: each part's
    * ingest is one transaction that marks the part fetched (a second finalize skips it, or meets the results' unique
-   * key and is retried), then results_fetched_at is stamped. Raif holds the row lock across the download; here the
+   * key once the first committed and leaves it), then results_fetched_at is stamped. Raif holds the row lock across the download; here the
    * ingest runs outside it, so that a finalize never holds one connection while it waits for a second.
    */
   async finalize(batchId: string): Promise<void> {
@@ -324,9 +325,15 @@ export class PeerChain {
     if (row.status === 'ended') {
       for (const part of parts) {
         if (part.resultsFetchedAt || !part.providerBatchId) continue;
-        await storePartResults(pool, part, provider.streamResults(part.providerBatchId), {
-          status: 'missing', message: 'no result line for this request (batch ended)',
-        });
+        try {
+          await storePartResults(pool, part, provider.streamResults(part.providerBatchId), {
+            status: 'missing', message: 'no result line for this request (batch ended)',
+          });
+        } catch (error) {
+          // A concurrent finalize (a second chain: the resume sweep raced the normal one) committed this part first:
+          // what waiting on Raif's row lock would have found.
+          if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+        }
       }
     } else {
       await forceFailRequests(pool, parts, { status: leftoverStatus(row.status), message: `Batch ended with status: ${row.status}` });

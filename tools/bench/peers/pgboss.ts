@@ -46,6 +46,12 @@ export async function pgBossPeerClient(options: PgBossPeerOptions, log: (message
     async enqueueSubmit(batchIds: string[]): Promise<void> {
       await boss.insert(batchIds.map((batchId) => ({ name: QUEUES.submit, data: { batchId }, ...sendOptions })));
     },
+    /** Poll jobs the app enqueues itself (the bench's open batches start their chains this way). */
+    async enqueuePolls(jobs: { batchId: string; attempt: number; delayMs: number }[]): Promise<void> {
+      await boss.insert(jobs.map(({ batchId, attempt, delayMs }) => ({
+        name: QUEUES.poll, data: { batchId, attempt }, ...sendOptions, startAfter: new Date(Date.now() + delayMs),
+      })));
+    },
     /** Deletes the queued poll job of a batch (as a queue restart or an evicted job would): the chain is gone. */
     async deletePollJobs(batchId: string): Promise<number> {
       const { rows } = await (boss.getDb() as { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> }).executeSql(

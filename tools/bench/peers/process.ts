@@ -66,6 +66,7 @@ export async function insertPeerBatches(pool: Pool, batches: NewBatch[]): Promis
 
 export interface PeerClient {
   enqueueSubmit(batchIds: string[]): Promise<void>;
+  enqueuePolls(jobs: { batchId: string; attempt: number; delayMs: number }[]): Promise<void>;
   deletePollJobs(batchId: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,8 +1,9 @@
 /**
  * The benchmark's peers (tools/bench/peers): the seed's poll chain and sweeps on pg-boss and on BullMQ work against
  * the fake provider through batchkeeper's provider adapters, results ingest and handler contract; and the resume
- * sweep restarts a chain whose queued poll job was deleted. BullMQ needs Redis (BENCH_REDIS_URL, default
- * redis://127.0.0.1:6379): without it the BullMQ tests fail and say so.
+ * sweep restarts a chain whose queued poll job was deleted. BullMQ needs Redis: the test starts its own redis-server
+ * (from PATH, on a free port, no persistence) as the bench does, or uses BENCH_REDIS_URL when there is no binary;
+ * with neither the BullMQ tests fail and say so.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -14,10 +15,10 @@ import {
   defaultSetup, insertPeerBatches, openPeerClient, PEERS, PeerProcess, preparePeerDatabase, type PeerClient, type PeerSetup,
 } from '../tools/bench/peers/process';
 import { benchBatch } from '../tools/bench/context';
+import { startBenchRedis, type BenchRedis } from '../tools/bench/peers/redis';
 import { createTestEnvironment, TEST_API_KEY, type TestEnvironment } from './support/environment';
 import { waitFor } from './support/wait';
 
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** The seed's schedule and sweeps at 1/300: 60 s → 200 ms, grace and resume period 5 min → 1 s. */
 const TIMING = scaledTiming(300);
 
@@ -37,12 +38,14 @@ for (const peer of PEERS) {
     let pool: Pool | undefined;
     let client: PeerClient | undefined;
     let worker: PeerProcess | undefined;
+    let redis: BenchRedis | undefined;
     const lines: string[] = [];
 
     before(async () => {
+      if (peer === 'bullmq') redis = await startBenchRedis((line) => lines.push(line));
       setup = defaultSetup(peer, {
         databaseUrl: env.databaseUrl,
-        redisUrl: REDIS_URL,
+        redisUrl: redis?.url ?? '',
         timing: TIMING,
         concurrency: 10,
         providerEnv: { OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: env.fake.openaiBaseUrl },
@@ -57,6 +60,7 @@ for (const peer of PEERS) {
       await worker?.stop();
       await client?.close();
       await pool?.end();
+      await redis?.stop();
       if (process.exitCode) console.log(lines.slice(-40).join('\n'));
     });
 

@@ -1,8 +1,8 @@
 /**
  * The seed's design on BullMQ (Redis): the poll chain's delayed jobs are BullMQ jobs with `delay`, the two sweeps are
  * BullMQ job schedulers (`upsertJobScheduler` with `every`), registered by every worker process when it starts, as
- * an app registers its repeatable jobs at boot. BullMQ's defaults are kept (stalled-job check every 30 s, one stall
- * allowed): they are the queue's failure detection, not the seed's schedule. Redis's persistence is whatever the
+ * an app registers its repeatable jobs at boot. BullMQ's failure detection (30 s lock, stalled-job check every 30 s,
+ * one stall allowed) keeps its defaults unless the timing's failureDetectionScale compresses it too. Redis's persistence is whatever the
  * server runs with; the bench's own Redis runs without (`--save '' --appendonly no`), as the issue's fault asks.
  */
 import { createConnection } from 'node:net';
@@ -103,10 +103,13 @@ export async function startBullMqPeerWorker(
     },
   };
   const chain = new PeerChain({ ...deps, queue });
+  // BullMQ's failure detection (a 30 s lock, the stalled-job check every 30 s), compressed when the timing says so.
+  const scale = deps.timing.failureDetectionScale;
+  const detection = scale ? { lockDuration: Math.max(5000, Math.round(30_000 / scale)), stalledInterval: Math.max(5000, Math.round(30_000 / scale)) } : {};
   const workers = [
-    new Worker(QUEUES.poll, async (job) => chain.poll(job.data), { connection: conn, prefix: options.prefix, concurrency: options.concurrency }),
-    new Worker(QUEUES.submit, async (job) => chain.submit(job.data.batchId), { connection: conn, prefix: options.prefix, concurrency: Math.max(1, Math.ceil(options.concurrency / 2)) }),
-    new Worker(QUEUES.sweeps, async (job) => (job.name === 'resume' ? chain.resumeSweep() : chain.expireSweep()), { connection: conn, prefix: options.prefix, concurrency: 1 }),
+    new Worker(QUEUES.poll, async (job) => chain.poll(job.data), { connection: conn, prefix: options.prefix, concurrency: options.concurrency, ...detection }),
+    new Worker(QUEUES.submit, async (job) => chain.submit(job.data.batchId), { connection: conn, prefix: options.prefix, concurrency: Math.max(1, Math.ceil(options.concurrency / 2)), ...detection }),
+    new Worker(QUEUES.sweeps, async (job) => (job.name === 'resume' ? chain.resumeSweep() : chain.expireSweep()), { connection: conn, prefix: options.prefix, concurrency: 1, ...detection }),
   ];
   for (const worker of workers) {
     worker.on('error', (error) => log(`BullMQ worker error: ${error.message}`));

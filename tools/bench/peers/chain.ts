@@ -50,6 +50,11 @@ export interface PeerTiming {
   expireEveryMs: number;
   /** model_completion_batch_max_age (26 h). */
   maxAgeMs: number;
+  /**
+   * When set, the queues' own failure detection is compressed by this factor too, floored at 5 s (pg-boss's 15-minute
+   * job expiry and 2-minute maintenance; BullMQ's 30 s lock and stalled-job check); unset, their defaults.
+   */
+  failureDetectionScale?: number;
 }
 
 export const SEED_TIMING: PeerTiming = {

@@ -12,7 +12,8 @@
  * 429/5xx at random until 70 s; a random worker of each system SIGKILLed every 8 s (restarted 1-3 s later) except
  * during the drain; Redis SIGKILLed and restarted empty at 25 s; PostgreSQL stopped for 3 s at 35 s; every worker of
  * every system stopped (SIGTERM) at 48 s for 15 s, longer than the grace; then nothing until every batch has run its
- * handler or the run's cap.
+ * handler or `settleMs` after the faults. The queues' own failure detection is compressed by the same factor (floored
+ * at 5 s: pg-boss's job expiry 30 s, BullMQ's lock and stalled check 5 s); ours' Temporal timeouts are not.
  *
  * Counts per system: lost (handler never ran by the end), stalled past their schedule (handler ran later than the
  * provider's finish + the schedule's gap at that age + POLL_GRACE + the time PostgreSQL was down or no worker ran; the
@@ -130,8 +131,8 @@ function overlap(from: number, to: number, outages: Outage[]): number {
   return outages.reduce((sum, outage) => sum + Math.max(0, Math.min(to, outage.to) - Math.max(from, outage.from)), 0);
 }
 
-export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes: { batchesPerSystem: number; capMs: number }) {
-  const timing: PeerTiming = scaledTiming(FAULT_SCALE);
+export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes: { batchesPerSystem: number; settleMs: number }) {
+  const timing: PeerTiming = scaledTiming(FAULT_SCALE, { failureDetectionScale: FAULT_SCALE });
   const started = Date.now();
   const elapsedSeconds = () => Math.round((Date.now() - started) / 100) / 10;
   const counters: DisruptionCounters = { workerKills: 0, workerStarts: 0, workerCrashes: 0, serverRestarts: 0, postgresRestarts: 0, timeline: [] };
@@ -245,6 +246,7 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
       await at(PLAN.postgresRestartAtMs);
       const down = Date.now();
       await infra.restartPostgres(PLAN.postgresDownMs);
+      counters.postgresRestarts += 1;
       outages.push({ from: down, to: Date.now(), what: 'postgres' });
       await at(PLAN.drainAtMs);
       draining = true;
@@ -271,11 +273,12 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
         [system.batches.map((batch) => batch.id)]);
       return rows[0].n as number;
     };
+    const faultsOver = Date.now();
     for (;;) {
       const counts = await Promise.all(systems.map((system) => dispatchedCount(system).catch(() => -1)));
       if (counts.every((count) => count === sizes.batchesPerSystem)) break;
-      if (Date.now() - t0 > sizes.capMs) {
-        log(`cap of ${sizes.capMs / 1000}s reached`);
+      if (Date.now() - faultsOver > sizes.settleMs) {
+        log(`${sizes.settleMs / 1000}s after the faults: the run ends`);
         break;
       }
       log(`dispatched: ${systems.map((system, index) => `${system.name} ${counts[index]}/${sizes.batchesPerSystem}`).join(', ')}`);
@@ -293,6 +296,7 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
       counters: { workerKills: counters.workerKills, workerStarts: counters.workerStarts, redisRestarts: redis?.restart ? 1 : 0, postgresRestarts: counters.postgresRestarts },
       outages: outages.map((outage) => ({ what: outage.what, fromSeconds: round2((outage.from - t0) / 1000), seconds: round2((outage.to - outage.from) / 1000) })),
       runSeconds: round2((runEnd - t0) / 1000),
+      settleSeconds: round2((runEnd - faultsOver) / 1000),
       systems: figures,
       timeline: counters.timeline,
       errors,

@@ -3,9 +3,9 @@
  * two sweeps are pg-boss jobs sent on a clock. pg-boss's cron (`schedule()`) has a resolution of one minute, which a
  * compressed run cannot use; each worker process therefore keeps the clock itself and sends the sweep job throttled
  * to one per period across processes (`singletonKey` + `singletonSeconds`), which is how pg-boss's own timekeeper
- * sends a cron job. pg-boss's defaults are kept (polling every 2 s is lowered to its minimum, 0.5 s, for the
- * compressed schedule; job expiry 15 minutes; maintenance every 2 minutes): they are the queue's failure detection,
- * not the seed's schedule.
+ * sends a cron job. Polling (every 2 s by default) is lowered to pg-boss's minimum, 0.5 s, for the compressed
+ * schedule; job expiry (15 minutes) and maintenance (every 2 minutes) are pg-boss's defaults unless the timing's
+ * failureDetectionScale compresses them too.
  */
 import PgBoss from 'pg-boss';
 import { JOB_RETRY, PeerChain, type ChainDeps, type ChainQueue } from './chain';
@@ -14,11 +14,22 @@ export const QUEUES = { submit: 'peer-submit', poll: 'peer-poll', resume: 'peer-
 
 export interface PgBossPeerOptions {
   databaseUrl: string;
+  /** PeerTiming.failureDetectionScale. */
+  failureDetectionScale?: number;
   /** pg-boss's own schema (its job tables). */
   bossSchema: string;
 }
 
-const sendOptions = { retryLimit: JOB_RETRY.attempts - 1, retryDelay: Math.round(JOB_RETRY.delayMs / 1000), retryBackoff: true };
+const retryOptions = { retryLimit: JOB_RETRY.attempts - 1, retryDelay: Math.round(JOB_RETRY.delayMs / 1000), retryBackoff: true };
+
+/** pg-boss's failure detection (job expiry 15 min, maintenance every 2 min), compressed when the timing says so. */
+function detection(scale: number | undefined) {
+  if (!scale) return { expiry: {}, maintenance: {} };
+  return {
+    expiry: { expireInSeconds: Math.max(5, Math.round(900 / scale)) },
+    maintenance: { maintenanceIntervalSeconds: Math.max(1, Math.round(120 / scale)) },
+  };
+}
 
 async function openBoss(options: PgBossPeerOptions, worker: boolean, log: (message: string) => void): Promise<PgBoss> {
   const boss = new PgBoss({
@@ -27,6 +38,7 @@ async function openBoss(options: PgBossPeerOptions, worker: boolean, log: (messa
     max: worker ? 8 : 4,
     supervise: worker,
     schedule: false,
+    ...detection(options.failureDetectionScale).maintenance,
   });
   boss.on('error', (error) => log(`pg-boss error: ${error.message}`));
   await boss.start();
@@ -42,6 +54,7 @@ async function openBoss(options: PgBossPeerOptions, worker: boolean, log: (messa
 /** What the app (the bench) uses to hand batches to the peer: a submit job each. */
 export async function pgBossPeerClient(options: PgBossPeerOptions, log: (message: string) => void = () => undefined) {
   const boss = await openBoss(options, false, log);
+  const sendOptions = { ...retryOptions, ...detection(options.failureDetectionScale).expiry };
   return {
     async enqueueSubmit(batchIds: string[]): Promise<void> {
       await boss.insert(batchIds.map((batchId) => ({ name: QUEUES.submit, data: { batchId }, ...sendOptions })));
@@ -76,6 +89,7 @@ export async function startPgBossPeerWorker(
 ): Promise<PeerWorkerHandle> {
   const log = deps.log ?? (() => undefined);
   const boss = await openBoss(options, true, log);
+  const sendOptions = { ...retryOptions, ...detection(options.failureDetectionScale).expiry };
   const queue: ChainQueue = {
     async enqueuePoll(data, delayMs) {
       await boss.send(QUEUES.poll, data, { ...sendOptions, ...(delayMs > 0 ? { startAfter: new Date(Date.now() + delayMs) } : {}) });
@@ -103,7 +117,7 @@ export async function startPgBossPeerWorker(
   await work(QUEUES.resume, 1, 1, () => chain.resumeSweep());
   await work(QUEUES.expire, 1, 1, () => chain.expireSweep());
   const clock = (name: string, everyMs: number) => setInterval(() => {
-    boss.send(name, {}, { singletonKey: name, singletonSeconds: Math.max(1, Math.round(everyMs / 1000)) })
+    boss.send(name, {}, { ...sendOptions, singletonKey: name, singletonSeconds: Math.max(1, Math.round(everyMs / 1000)) })
       .catch((error) => log(`sending ${name}: ${(error as Error).message}`));
   }, everyMs);
   const clocks = [clock(QUEUES.resume, deps.timing.resumeEveryMs), clock(QUEUES.expire, deps.timing.expireEveryMs)];

@@ -73,7 +73,7 @@ export interface PeerClient {
 
 export async function openPeerClient(setup: PeerSetup): Promise<PeerClient> {
   return setup.peer === 'pg-boss'
-    ? pgBossPeerClient({ databaseUrl: setup.databaseUrl, bossSchema: setup.bossSchema })
+    ? pgBossPeerClient({ databaseUrl: setup.databaseUrl, bossSchema: setup.bossSchema, failureDetectionScale: setup.timing.failureDetectionScale })
     : bullMqPeerClient({ redisUrl: setup.redisUrl, prefix: setup.prefix });
 }
 

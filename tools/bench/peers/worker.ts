@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const deps = { pool, providers, handlers, timing, stats, log };
   let handle: PeerWorkerHandle;
   if (peer === 'pg-boss') {
-    handle = await startPgBossPeerWorker({ databaseUrl, bossSchema: required('BENCH_PEER_BOSS_SCHEMA'), concurrency }, deps);
+    handle = await startPgBossPeerWorker({ databaseUrl, bossSchema: required('BENCH_PEER_BOSS_SCHEMA'), concurrency, failureDetectionScale: timing.failureDetectionScale }, deps);
   } else if (peer === 'bullmq') {
     handle = await startBullMqPeerWorker({ redisUrl: required('BENCH_PEER_REDIS_URL'), prefix: process.env.BENCH_PEER_PREFIX ?? 'peer', concurrency }, deps);
   } else {

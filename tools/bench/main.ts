@@ -37,6 +37,8 @@ import { runFloorWorkerProcess, runOverhead } from './overhead';
 import * as report from './report';
 import type { BenchResults } from './report';
 import { runPollNow, runTimeliness } from './timeliness';
+import { runFaults } from './peers/faults';
+import { runPeers } from './peers/measure';
 import { mapLimit, sleep, type BenchContext, type WorkerProcess } from './context';
 import {
   API_KEY, BENCH_DIR, optionsFromArgs, PROJECT_ROOT, TEMPORAL_DYNAMIC_CONFIG, USAGE, type BenchOptions, type MeasurementName, type WorkerTuning,
@@ -277,6 +279,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       Object.assign(results, await runTimeliness(ctx, worker, results.details));
     });
     await worker?.stop();
+    // The seed's design on pg-boss and BullMQ beside ours' figures above (tools/bench/peers).
+    await run('peers', async () => {
+      results.errors.push(...(await runPeers(ctx, results.details, results)).errors);
+    });
+    await run('faults', async () => {
+      const sizes = preset.name === 'quick' ? { batchesPerSystem: 20, settleMs: 150_000 } : { batchesPerSystem: 100, settleMs: 300_000 };
+      results.errors.push(...(await runFaults(ctx, results.details, sizes)).errors);
+    });
 
     results.machine = { ...results.machine, loadAverageAfter: report.machineInfo().loadAverage };
     results.details.totalSeconds = Math.round((Date.now() - started) / 1000);

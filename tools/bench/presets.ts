@@ -22,8 +22,9 @@ export const TEMPORAL_DYNAMIC_CONFIG = [
 // ---------------------------------------------------------------------------------------------------------------
 // Presets
 
-export type MeasurementName = 'overhead' | 'history' | 'pollnow' | 'ingest' | 'submit' | 'replay' | 'timeliness';
-export const MEASUREMENTS: MeasurementName[] = ['overhead', 'history', 'pollnow', 'ingest', 'submit', 'replay', 'timeliness'];
+export type MeasurementName = 'overhead' | 'history' | 'pollnow' | 'ingest' | 'submit' | 'replay' | 'timeliness' | 'peers' | 'faults';
+/** `peers` and `faults` (tools/bench/peers) compare with ours' figures of overhead and timeliness from the same run. */
+export const MEASUREMENTS: MeasurementName[] = ['overhead', 'history', 'pollnow', 'ingest', 'submit', 'replay', 'timeliness', 'peers', 'faults'];
 
 export interface Preset {
   name: 'default' | 'quick';

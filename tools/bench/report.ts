@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchOptions, Preset, WorkerTuning } from './presets';
+import { formatPeersMarkdown } from './peers/table';
 
 export const RESULT_KEYS = [
   'overheadRatio', 'extraStatusCalls', 'eventsPerPoll', 'maxHistoryEvents', 'pollLatenessP50Ms', 'pollLatenessP99Ms',
@@ -205,6 +206,8 @@ export function formatMarkdown(results: BenchResults): string {
     const met = target?.met === undefined || target?.met === null ? '' : target.met ? 'yes' : '**no**';
     lines.push(`| ${LABELS[key]} | ${formatValue(key, results[key])} | ${target?.target ?? ''} | ${met} | ${context(results, key)} |`);
   }
+  const peers = formatPeersMarkdown(results.details);
+  if (peers) lines.push(peers);
   if (results.errors.length) lines.push('', `Errors: ${results.errors.join('; ')}`);
   return lines.join('\n');
 }

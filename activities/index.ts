@@ -1,3 +1,4 @@
+import { createAdmitBatch } from './admit-batch';
 import { createCancelAtProvider } from './cancel-at-provider';
 import { countedProvider } from './counted-provider';
 import type { ActivityDeps } from './deps';
@@ -11,10 +12,12 @@ import { createPlanResubmission } from './plan-resubmission';
 import { createPollBatch } from './poll-batch';
 import { createRecordDeadLetter } from './record-dead-letter';
 import { createRecordDeadline } from './record-deadline';
+import { createRequeueRefusedBatch } from './requeue-refused-batch';
 import { createResolveDeadLetterRecord } from './resolve-dead-letter';
 import { NO_METRICS } from './step-metrics';
 import { createSubmitBatch } from './submit-batch';
 import { createSweepOrphans } from './sweep-orphans';
+import { createWithdrawAdmission } from './withdraw-admission';
 
 /**
  * All activities of the worker, built from their dependencies; each lives in the file named after it. With metrics,
@@ -28,6 +31,9 @@ export function createActivities(given: ActivityDeps) {
   const deps: ActivityDeps = { ...given, providers, metrics };
   return {
     loadBatchPlan: createLoadBatchPlan(deps),
+    admitBatch: createAdmitBatch(deps),
+    requeueRefusedBatch: createRequeueRefusedBatch(deps),
+    withdrawAdmission: createWithdrawAdmission(deps),
     submitBatch: createSubmitBatch(deps),
     pollBatch: createPollBatch(deps),
     cancelAtProvider: createCancelAtProvider(deps),
@@ -47,6 +53,7 @@ export function createActivities(given: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 export type { ActivityDeps } from './deps';
 export type { BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobExecutor, JobExecutorRegistry } from './handlers';
+export type { AdmissionDecision } from './admission';
 export type { StatusView } from './status-view';
 export { NO_METRICS, type StepMetrics } from './step-metrics';
 export type { SweepResult } from './sweep-orphans';

@@ -1,4 +1,6 @@
+import { budgetFor } from '../domain/admission';
 import { resolveRetry } from '../domain/retry-policy';
+import { admissionConfig } from './admission';
 import type { BatchPlan, BatchStep, RetrySettings } from '../domain/types';
 import { batchLookup } from './batch-lookup';
 import type { ActivityDeps } from './deps';
@@ -10,6 +12,7 @@ export function createLoadBatchPlan(deps: ActivityDeps) {
   const lookup = batchLookup(deps);
   return async function loadBatchPlan(input: { batchId: string }): Promise<BatchPlan> {
     const batch = await lookup.batch(input.batchId);
+    const config = admissionConfig(deps);
     const retry = Object.fromEntries(
       BATCH_STEPS.map((step) => [step, resolveRetry(deps.retry ?? {}, step, { handlerName: batch.handlerName })]),
     ) as Record<BatchStep, RetrySettings>;
@@ -27,6 +30,11 @@ export function createLoadBatchPlan(deps: ActivityDeps) {
       resultsFetched: batch.resultsFetchedAt !== null,
       handlerDispatched: batch.handlerDispatchedAt !== null,
       retry,
+      admission: {
+        budgeted: budgetFor(config, batch.provider, batch.model) !== null,
+        recheckMs: config.recheckMs,
+        queueLimitBackoff: config.queueLimitBackoff,
+      },
     };
   };
 }

@@ -8,11 +8,12 @@
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  allHandlersFinished, condition, continueAsNew, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { StatusView } from '../activities';
+import { DEFAULT_ADMISSION, queueLimitBackoffMs } from '../domain/admission';
 import {
-  batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
+  admissionChangedSignal, batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
 } from '../domain/definitions';
 import { DEADLINE, STATUS, TRY_COUNT } from '../domain/search-attributes';
 import { nextWakeMs, pollDelayMs } from '../domain/poll-schedule';
@@ -31,6 +32,12 @@ const TIMEOUTS = {
 } as const;
 
 const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
+/**
+ * Admission control (domain/admission.ts): a budgeted batch asks for a permit before each round is submitted and
+ * waits in `queued` until it gets one; a round the provider refuses for a full queue goes back to waiting with
+ * backoff instead of failing. Runs recorded before it replay without it.
+ */
+const ADMISSION_CONTROL = 'admission-control';
 /** Longest poll interval while waiting for a cancelled batch to settle (the schedule's first entry if shorter). */
 const MAX_SETTLE_POLL_MS = 30_000;
 
@@ -41,6 +48,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     batchId, phase: 'submitting', status: 'pending', pollCount: 0, steps: {}, cancelRequested: false,
   };
   let pollNowRequested = false;
+  let admissionWoken = false;
   let cancelSent = false;
   let wakeVersion = 0;
   // What Temporal Web shows: the start options (or the run continued from) set the status; deadlines come later.
@@ -67,6 +75,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   setHandler(batchStateQuery, () => state);
   setHandler(pollNowSignal, () => {
     pollNowRequested = true;
+  });
+  setHandler(admissionChangedSignal, () => {
+    admissionWoken = true;
   });
   setHandler(
     cancelBatchUpdate,
@@ -117,70 +128,102 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   if (plan.handlerDispatched) return finish();
 
   let expiredAtDeadline = false;
+  let lastPoll: StatusView | undefined;
   const settlePollMs = Math.min(MAX_SETTLE_POLL_MS, pollDelayMs(plan.pollScheduleMs, 0));
   // Rounds: submit, poll, store results; then requests that failed retryably go round again while they may.
   for (let roundInRun = 1; ; roundInRun += 1) {
-    // 1. Submit (skipped when the provider batches already exist, e.g. a run resumed by the sweep).
-    if (!state.providerBatchId || state.status === 'pending') {
-      state.phase = 'submitting';
-      const submitted = await runner.run('submit', plan.retry.submit, TIMEOUTS.submit, (a) => a.submitBatch({ batchId }));
-      if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
-      state.providerBatchId = submitted.value.providerBatchId;
-      state.deadlineAt = submitted.value.deadlineAt;
-      applyStatus(submitted.value);
-    }
-
-    // 2. Poll on durable timers until terminal or past the deadline.
-    if (!plan.resultsFetched) {
-      let pollIndex = roundInRun === 1 ? input.carried?.pollIndex ?? 0 : 0;
-      let pollsThisRun = 0;
-      state.phase = 'polling';
-      while (!isTerminalBatchStatus(state.status)) {
-        if (state.cancelRequested && !cancelSent) {
-          const canceled = await cancel('canceled by operator');
-          if (!canceled) return discard(runner.deadLetter?.deadLetterId);
+    let skipPolling = false;
+    // Submissions of this round: one, plus one more each time the provider refuses it for a full queue.
+    for (let submission = 1; ; submission += 1) {
+      let queueLimited: StatusView['queueLimited'];
+      // 1. Submit (skipped when the provider batches already exist, e.g. a run resumed by the sweep).
+      if (!state.providerBatchId || state.status === 'pending' || state.status === 'queued') {
+        // 0. Admission: budgeted batches, and any batch back in the queue after a refusal.
+        if ((plan.admission?.budgeted || state.status === 'queued') && patched(ADMISSION_CONTROL)) {
+          if (!(await admit())) {
+            // Canceled while queued: nothing more is sent; parts already at the provider are canceled there.
+            const { liveParts } = await bookkeeping.withdrawAdmission({ batchId });
+            if (liveParts === 0) {
+              cancelSent = true;
+              skipPolling = true;
+            } else {
+              state.status = 'in_progress';
+            }
+            break;
+          }
+        }
+        state.phase = 'submitting';
+        const submitted = await runner.run('submit', plan.retry.submit, TIMEOUTS.submit, (a) => a.submitBatch({ batchId }));
+        if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
+        if (submitted.value.queueLimited && patched(ADMISSION_CONTROL)) {
+          await requeue(submitted.value.queueLimited);
           continue;
         }
-        const deadlineMs = Date.parse(state.deadlineAt!);
-        // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
-        const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
-        const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, deadlineMs);
-        state.nextPollAt = new Date(wakeAt).toISOString();
-        refresh();
-        const version = wakeVersion;
-        await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
-        if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
-        // A poll on its timer is measured against the time planned for it (poll lateness); a poll-now is not late.
-        const plannedAt = pollNowRequested ? null : state.nextPollAt!;
-        pollNowRequested = false;
-
-        const pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
-        const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
-        const polled = await poll(nextPlanned, plannedAt);
-        if (!polled) return discard(runner.deadLetter?.deadLetterId);
-        pollIndex += 1;
-        pollsThisRun += 1;
-        if (isTerminalBatchStatus(state.status)) break;
-
-        if (pastDeadline) {
-          // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
-          expiredAtDeadline = true;
-          if (!cancelSent && !(await cancel('deadline exceeded'))) return discard(runner.deadLetter?.deadLetterId);
-          const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
-          while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
-            await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
-            pollNowRequested = false;
-            if (!(await poll(null))) return discard(runner.deadLetter?.deadLetterId);
-          }
-          break;
-        }
-
-        const suggested = workflowInfo().continueAsNewSuggested;
-        if (suggested || (input.continueAsNewAfterPolls && pollsThisRun >= input.continueAsNewAfterPolls)) {
-          await condition(allHandlersFinished);
-          return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex } });
-        }
+        state.providerBatchId = submitted.value.providerBatchId;
+        state.deadlineAt = submitted.value.deadlineAt;
+        applyStatus(submitted.value);
       }
+
+      // 2. Poll on durable timers until terminal or past the deadline.
+      if (!plan.resultsFetched) {
+        let pollIndex = roundInRun === 1 && submission === 1 ? input.carried?.pollIndex ?? 0 : 0;
+        let pollsThisRun = 0;
+        state.phase = 'polling';
+        while (!skipPolling && !isTerminalBatchStatus(state.status)) {
+          if (state.cancelRequested && !cancelSent) {
+            const canceled = await cancel('canceled by operator');
+            if (!canceled) return discard(runner.deadLetter?.deadLetterId);
+            continue;
+          }
+          const deadlineMs = Date.parse(state.deadlineAt!);
+          // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
+          const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
+          const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, deadlineMs);
+          state.nextPollAt = new Date(wakeAt).toISOString();
+          refresh();
+          const version = wakeVersion;
+          await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
+          if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
+          // A poll on its timer is measured against the time planned for it (poll lateness); a poll-now is not late.
+          const plannedAt = pollNowRequested ? null : state.nextPollAt!;
+          pollNowRequested = false;
+
+          const pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
+          const nextPlanned = pastDeadline ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
+          const polled = await poll(nextPlanned, plannedAt);
+          if (!polled) return discard(runner.deadLetter?.deadLetterId);
+          pollIndex += 1;
+          pollsThisRun += 1;
+          if (isTerminalBatchStatus(state.status)) break;
+
+          if (pastDeadline) {
+            // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
+            expiredAtDeadline = true;
+            if (!cancelSent && !(await cancel('deadline exceeded'))) return discard(runner.deadLetter?.deadLetterId);
+            const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
+            while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
+              await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
+              pollNowRequested = false;
+              if (!(await poll(null))) return discard(runner.deadLetter?.deadLetterId);
+            }
+            break;
+          }
+
+          const suggested = workflowInfo().continueAsNewSuggested;
+          if (suggested || (input.continueAsNewAfterPolls && pollsThisRun >= input.continueAsNewAfterPolls)) {
+            await condition(allHandlersFinished);
+            return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex } });
+          }
+        }
+        queueLimited = lastPoll?.queueLimited;
+      }
+
+      // A part failed for a full queue (token_limit_exceeded): once all parts settled, the round waits and goes again.
+      if (queueLimited && !expiredAtDeadline && !cancelSent && patched(ADMISSION_CONTROL)) {
+        await requeue(queueLimited);
+        continue;
+      }
+      break;
     }
 
     // 3. Results into PostgreSQL (partial ones too), then 4. the completion handler.
@@ -218,6 +261,52 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   if (!dispatched.ok) return discard(dispatched.deadLetter.deadLetterId);
   return finish();
 
+  /**
+   * Asks for the round's permit until it is granted (woken by a release's signal, else at the check interval the
+   * activity names). Returns false when an operator canceled the batch while it waited.
+   */
+  async function admit(): Promise<boolean> {
+    for (;;) {
+      if (state.cancelRequested) return false;
+      admissionWoken = false;
+      const decision = await bookkeeping.admitBatch({ batchId });
+      const refusals = { refusals: state.admission?.refusals ?? 0, ...(state.admission?.lastRefusal ? { lastRefusal: state.admission.lastRefusal } : {}) };
+      if (decision.admitted) {
+        state.status = decision.status;
+        state.admission = refusals.refusals > 0 || decision.budget ? { ...refusals, ...(decision.budget ? { budget: decision.budget } : {}) } : undefined;
+        refresh();
+        return true;
+      }
+      state.status = 'queued';
+      state.phase = 'queued';
+      state.admission = {
+        ...refusals,
+        ...(decision.position !== undefined ? { position: decision.position } : {}),
+        ...(decision.budget ? { budget: decision.budget } : {}),
+        ...(decision.estimatedTokens !== undefined ? { estimatedTokens: decision.estimatedTokens, estimator: decision.estimator } : {}),
+        queuedSince: state.admission?.queuedSince ?? new Date().toISOString(),
+        nextCheckAt: new Date(Date.now() + decision.retryAfterMs).toISOString(),
+      };
+      refresh();
+      await condition(() => admissionWoken || state.cancelRequested, decision.retryAfterMs);
+    }
+  }
+
+  /** The provider refused the round for a full queue: back to `queued`, not asked again before the backoff. */
+  async function requeue(refusal: { code: string; message: string }): Promise<void> {
+    lastPoll = undefined;
+    const refusals = (state.admission?.refusals ?? 0) + 1;
+    const waitMs = queueLimitBackoffMs(plan.admission?.queueLimitBackoff ?? DEFAULT_ADMISSION.queueLimitBackoff, refusals);
+    const notBefore = new Date(Date.now() + waitMs).toISOString();
+    await bookkeeping.requeueRefusedBatch({ batchId, notBefore, refusal });
+    state.status = 'queued';
+    state.phase = 'queued';
+    state.admission = { refusals, lastRefusal: `${refusal.code}: ${refusal.message}`, queuedSince: new Date().toISOString(), nextCheckAt: notBefore };
+    refresh();
+    // With a budget the permit itself waits until notBefore; without one the workflow sleeps here.
+    if (!plan.admission?.budgeted) await condition(() => state.cancelRequested, waitMs);
+  }
+
   function applyStatus(view: Pick<StatusView, 'status' | 'counts'>): void {
     state.status = view.status;
     state.counts = view.counts;
@@ -229,6 +318,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       a.pollBatch({ batchId, nextPollAt: nextPollAt?.toISOString() ?? null, ...(plannedAt ? { plannedAt } : {}) }),
     );
     if (!polled.ok) return false;
+    lastPoll = polled.value;
     state.pollCount += 1;
     applyStatus(polled.value);
     return true;

@@ -72,15 +72,19 @@ test('BATCHKEEPER_ADMISSION is checked at start and gets its defaults', () => {
 });
 
 test('over budget, batches wait queued (PostgreSQL, search attribute, query, details, CLI) and are admitted oldest first', { timeout: 120_000 }, async () => {
+  // The first batch runs until the test has seen the others queued, however slow the machine.
+  env.fake.configure({ batchRules: [{ match: { customId: 'adm0-0' }, processingMs: 600_000 }] });
   const ids: string[] = [];
   for (let index = 0; index < 3; index += 1) {
     const { batchId } = await env.client.submitBatch({
       provider: 'openai', model: 'model-adm', requests: chatRequests(2, `adm${index}`), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS,
     });
     ids.push(batchId);
+    // Each asks in turn, so the first one holds the permit and the order they asked in is the order of submission.
+    await waitFor(async () => (await listAdmissions(env.pool, batchId)).length === 1, 60_000, `batch ${index} asked for admission`);
   }
   const last = ids[2]!;
-  await waitFor(async () => (await batchStatus(last)) === 'queued', 20_000, 'the third batch queued');
+  await waitFor(async () => (await batchStatus(last)) === 'queued' && (await batchStatus(ids[1]!)) === 'queued', 60_000, 'the others queued');
   const handle = env.temporal.workflow.getHandle(`batch-${last}`);
   const state = await handle.query(batchStateQuery);
   assert.equal(state.status, 'queued');
@@ -93,17 +97,19 @@ test('over budget, batches wait queued (PostgreSQL, search attribute, query, det
   await waitFor(async () => {
     const { count } = await env.temporal.workflow.count(`WorkflowId = 'batch-${last}' AND BatchkeeperStatus = 'queued'`);
     return count === 1;
-  }, 10_000, 'the search attribute says queued');
+  }, 30_000, 'the search attribute says queued');
   const listed = await runCli(['batches', 'list', '--status', 'queued', '--json'], {
     ...process.env, DATABASE_URL: env.databaseUrl, TEMPORAL_ADDRESS: process.env.BATCHKEEPER_TEST_TEMPORAL_ADDRESS, BATCHKEEPER_TASK_QUEUE: env.taskQueue,
   });
   assert.equal(listed.code, 0, listed.stderr);
   assert.ok(JSON.parse(listed.stdout).items.some((item: { batchId?: string; workflowId: string }) => item.workflowId === `batch-${last}`), listed.stdout);
 
+  assert.ok(env.fake.completeNow((await env.client.getBatch(ids[0]!)).batch.providerBatchId!));
   for (const id of ids) assert.equal((await env.client.waitForBatch(id, { timeoutMs: 60_000 })).status, 'ended');
   const permits = (await Promise.all(ids.map((id) => listAdmissions(env.pool, id)))).map((rows) => rows[0]!);
   const byRequest = [...permits].sort((a, b) => a.requestedAt.getTime() - b.requestedAt.getTime()).map((permit) => permit.batchId);
   const byAdmission = [...permits].sort((a, b) => a.admittedAt!.getTime() - b.admittedAt!.getTime()).map((permit) => permit.batchId);
+  assert.deepEqual(byRequest, ids, 'asked in submission order');
   assert.deepEqual(byAdmission, byRequest, 'admitted in the order they asked');
   for (let index = 1; index < permits.length; index += 1) {
     const [before, next] = [permits.find((p) => p.batchId === byAdmission[index - 1])!, permits.find((p) => p.batchId === byAdmission[index])!];
@@ -123,15 +129,17 @@ for (const provider of ['openai', 'anthropic', 'gemini'] as const) {
   test(`${provider}: a batch refused for a full queue backs off and completes instead of failing`, { timeout: 120_000 }, async () => {
     const model = `model-q-${provider}`;
     // Room for one batch of 2 requests at a time (anthropic is also budgeted: 4 requests, more than the provider takes).
-    env.fake.configure({ queueLimits: [{ provider, model, maxRequests: 3 }] });
+    // The first batch runs until the refusal of the second was seen, however slow the machine.
+    env.fake.configure({ queueLimits: [{ provider, model, maxRequests: 3 }], batchRules: [{ match: { customId: `${provider}-qa-0` }, processingMs: 600_000 }] });
     const requests = (prefix: string) => provider === 'gemini'
       ? [0, 1].map((index) => ({ customId: `${prefix}-${index}`, params: { contents: [{ role: 'user', parts: [{ text: `hello ${index}` }] }] } }))
       : chatRequests(2, prefix);
     const first = await env.client.submitBatch({ provider, model, requests: requests(`${provider}-qa`), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
-    await waitFor(async () => (await env.client.getBatch(first.batchId)).batch.providerBatchId !== null, 20_000, 'the first batch submitted');
+    await waitFor(async () => (await env.client.getBatch(first.batchId)).batch.providerBatchId !== null, 60_000, 'the first batch submitted');
     const second = await env.client.submitBatch({ provider, model, requests: requests(`${provider}-qb`), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
 
-    await waitFor(async () => (await eventKinds(second.batchId)).includes('queue_limited'), 30_000, 'the refusal seen');
+    await waitFor(async () => (await eventKinds(second.batchId)).includes('queue_limited'), 60_000, 'the refusal seen');
+    assert.ok(env.fake.completeNow((await env.client.getBatch(first.batchId)).batch.providerBatchId!));
     for (const { batchId } of [first, second]) {
       const batch = await env.client.waitForBatch(batchId, { timeoutMs: 60_000 });
       assert.equal(batch.status, 'ended', `${batchId}: ${batch.failureCode} ${batch.failureMessage}`);
@@ -163,15 +171,18 @@ test('a follow-up round asks for admission again; a cancel while queued sends no
   assert.ok(permits.every((permit) => permit.releasedAt !== null));
   assert.equal(permits[1]!.requests, 1, 'round 2 asked for its one request');
 
-  env.fake.configure({ batchRules: [{ match: { customId: 'holder-0' }, processingMs: 4000 }] });
+  // The holder runs until the test ends it, however slow the machine.
+  env.fake.configure({ batchRules: [{ match: { customId: 'holder-0' }, processingMs: 600_000 }] });
   const holder = await env.client.submitBatch({ provider: 'openai', model: 'model-cancel', requests: chatRequests(2, 'holder'), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
   const waiting = await env.client.submitBatch({ provider: 'openai', model: 'model-cancel', requests: chatRequests(2, 'waiting'), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
-  await waitFor(async () => (await batchStatus(waiting.batchId)) === 'queued', 20_000, 'the second batch queued');
+  await waitFor(async () => (await batchStatus(waiting.batchId)) === 'queued', 60_000, 'the second batch queued');
   await env.client.cancelBatch(waiting.batchId);
   const canceled = await env.client.waitForBatch(waiting.batchId, { timeoutMs: 30_000 });
   assert.equal(canceled.status, 'canceled');
   const { rows } = await env.pool.query(`SELECT status, count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 GROUP BY status`, [waiting.batchId]);
   assert.deepEqual(rows, [{ status: 'canceled', n: 2 }]);
+  const holderBatch = (await env.client.getBatch(holder.batchId)).batch;
+  assert.ok(env.fake.completeNow(holderBatch.providerBatchId!));
   assert.equal((await env.client.waitForBatch(holder.batchId, { timeoutMs: 60_000 })).status, 'ended');
   assert.equal(env.fake.createdBatches().filter((info) => info.model === 'model-cancel').length, 1, 'nothing sent for the canceled batch');
   const { rows: calls } = await env.pool.query(`SELECT outcome FROM public.handler_calls WHERE batch_id = $1`, [waiting.batchId]);

@@ -140,7 +140,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       if (!state.providerBatchId || state.status === 'pending' || state.status === 'queued') {
         // 0. Admission: budgeted batches, and any batch back in the queue after a refusal.
         if ((plan.admission?.budgeted || state.status === 'queued') && patched(ADMISSION_CONTROL)) {
-          if (!(await admit())) {
+          const admission = await admit();
+        if (admission === 'continue') {
+          // Long in the queue: a fresh history, as the poll loop does.
+          await condition(allHandlersFinished);
+          return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex: 0 } });
+        }
+        if (admission === 'canceled') {
             // Canceled while queued: nothing more is sent; parts already at the provider are canceled there.
             const { liveParts } = await bookkeeping.withdrawAdmission({ batchId });
             if (liveParts === 0) {
@@ -263,11 +269,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
 
   /**
    * Asks for the round's permit until it is granted (woken by a release's signal, else at the check interval the
-   * activity names). Returns false when an operator canceled the batch while it waited.
+   * activity names). Returns 'canceled' when an operator canceled the batch while it waited, 'continue' when the
+   * history grew long enough that Temporal suggests continuing as new.
    */
-  async function admit(): Promise<boolean> {
+  async function admit(): Promise<'admitted' | 'canceled' | 'continue'> {
     for (;;) {
-      if (state.cancelRequested) return false;
+      if (state.cancelRequested) return 'canceled';
+      if (workflowInfo().continueAsNewSuggested) return 'continue';
       admissionWoken = false;
       const decision = await bookkeeping.admitBatch({ batchId });
       const refusals = { refusals: state.admission?.refusals ?? 0, ...(state.admission?.lastRefusal ? { lastRefusal: state.admission.lastRefusal } : {}) };
@@ -275,7 +283,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         state.status = decision.status;
         state.admission = refusals.refusals > 0 || decision.budget ? { ...refusals, ...(decision.budget ? { budget: decision.budget } : {}) } : undefined;
         refresh();
-        return true;
+        return 'admitted';
       }
       state.status = 'queued';
       state.phase = 'queued';

@@ -6,13 +6,17 @@
  * with backoff and completes instead of failing; follow-up rounds ask again; a cancel while queued sends nothing.
  */
 import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
 import type { AdmissionConfig } from '../domain/admission';
 import { batchStateQuery } from '../domain/definitions';
 import { listAdmissions, openPermits } from '../db/admissions-store';
 import { estimateRequestTokens, estimatorFor } from '../activities/token-estimate';
 import { loadConfig } from '../config/load';
-import { chatRequests, createTestEnvironment, FAST_SCHEDULE_MS, TEST_API_KEY, type TestEnvironment } from './support/environment';
+import { chatRequests, createTestEnvironment, FAST_SCHEDULE_MS, sharedWorkflowBundle, TEST_API_KEY, type TestEnvironment } from './support/environment';
 import { createRecordingTables, handlers } from './support/recording-handlers';
 import { runCli } from './support/run-cli';
 import { waitFor } from './support/wait';
@@ -28,6 +32,8 @@ const ADMISSION: AdmissionConfig = {
 };
 
 let env: TestEnvironment;
+/** Workflows of each admission path, replayed at the end (RECORD_HISTORIES=1 adds them to test/fixtures/histories). */
+const paths: { name: string; workflowId: string }[] = [];
 
 before(async () => {
   env = await createTestEnvironment({
@@ -84,6 +90,7 @@ test('over budget, batches wait queued (PostgreSQL, search attribute, query, det
     await waitFor(async () => (await listAdmissions(env.pool, batchId)).length === 1, 60_000, `batch ${index} asked for admission`);
   }
   const last = ids[2]!;
+  paths.push({ name: 'admission-queued', workflowId: `batch-${last}` });
   await waitFor(async () => (await batchStatus(last)) === 'queued' && (await batchStatus(ids[1]!)) === 'queued', 60_000, 'the others queued');
   const handle = env.temporal.workflow.getHandle(`batch-${last}`);
   const state = await handle.query(batchStateQuery);
@@ -137,6 +144,7 @@ for (const provider of ['openai', 'anthropic', 'gemini'] as const) {
     const first = await env.client.submitBatch({ provider, model, requests: requests(`${provider}-qa`), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
     await waitFor(async () => (await env.client.getBatch(first.batchId)).batch.providerBatchId !== null, 60_000, 'the first batch submitted');
     const second = await env.client.submitBatch({ provider, model, requests: requests(`${provider}-qb`), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
+    paths.push({ name: `queue-limit-${provider}`, workflowId: second.workflowId });
 
     await waitFor(async () => (await eventKinds(second.batchId)).includes('queue_limited'), 60_000, 'the refusal seen');
     assert.ok(env.fake.completeNow((await env.client.getBatch(first.batchId)).batch.providerBatchId!));
@@ -177,6 +185,7 @@ test('a follow-up round asks for admission again; a cancel while queued sends no
   const waiting = await env.client.submitBatch({ provider: 'openai', model: 'model-cancel', requests: chatRequests(2, 'waiting'), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
   await waitFor(async () => (await batchStatus(waiting.batchId)) === 'queued', 60_000, 'the second batch queued');
   await env.client.cancelBatch(waiting.batchId);
+  paths.push({ name: 'admission-canceled-while-queued', workflowId: waiting.workflowId }, { name: 'admission-round-2', workflowId: rounds.workflowId });
   const canceled = await env.client.waitForBatch(waiting.batchId, { timeoutMs: 30_000 });
   assert.equal(canceled.status, 'canceled');
   const { rows } = await env.pool.query(`SELECT status, count(*)::int AS n FROM request_outcomes WHERE batch_id = $1 GROUP BY status`, [waiting.batchId]);
@@ -188,4 +197,17 @@ test('a follow-up round asks for admission again; a cancel while queued sends no
   const { rows: calls } = await env.pool.query(`SELECT outcome FROM public.handler_calls WHERE batch_id = $1`, [waiting.batchId]);
   assert.deepEqual(calls.map((call) => call.outcome), ['canceled'], 'its handler heard of the cancel');
   assert.deepEqual(await openPermits(env.pool), [], 'no permit held or waiting at the end');
+});
+
+test('the histories of every admission path replay on the current code', { timeout: 60_000 }, async () => {
+  assert.equal(paths.length, 6);
+  const bundle = await sharedWorkflowBundle();
+  for (const { name, workflowId } of paths) {
+    const history = await env.temporal.workflow.getHandle(workflowId).fetchHistory();
+    assert.ok((history.events ?? []).some((event) => event.markerRecordedEventAttributes), `${name}: the admission-control patch marker`);
+    await Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId);
+    // As test/replay.test.ts records: new paths only, never overwriting what a running system has.
+    const fixture = path.join(__dirname, 'fixtures', 'histories', `${name}-0.json`);
+    if (process.env.RECORD_HISTORIES === '1' && !existsSync(fixture)) writeFileSync(fixture, historyToJSON(history));
+  }
 });

@@ -182,6 +182,7 @@ test('a follow-up round asks for admission again; a cancel while queued sends no
   // The holder runs until the test ends it, however slow the machine.
   env.fake.configure({ batchRules: [{ match: { customId: 'holder-0' }, processingMs: 600_000 }] });
   const holder = await env.client.submitBatch({ provider: 'openai', model: 'model-cancel', requests: chatRequests(2, 'holder'), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
+  await waitFor(async () => (await listAdmissions(env.pool, holder.batchId))[0]?.admittedAt, 60_000, 'the holder admitted');
   const waiting = await env.client.submitBatch({ provider: 'openai', model: 'model-cancel', requests: chatRequests(2, 'waiting'), handler: 'record', pollScheduleMs: FAST_SCHEDULE_MS });
   await waitFor(async () => (await batchStatus(waiting.batchId)) === 'queued', 60_000, 'the second batch queued');
   await env.client.cancelBatch(waiting.batchId);

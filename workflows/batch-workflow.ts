@@ -132,32 +132,33 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   const settlePollMs = Math.min(MAX_SETTLE_POLL_MS, pollDelayMs(plan.pollScheduleMs, 0));
   // Rounds: submit, poll, store results; then requests that failed retryably go round again while they may.
   for (let roundInRun = 1; ; roundInRun += 1) {
-    let skipPolling = false;
     // Submissions of this round: one, plus one more each time the provider refuses it for a full queue.
     for (let submission = 1; ; submission += 1) {
       let queueLimited: StatusView['queueLimited'];
-      // 1. Submit (skipped when the provider batches already exist, e.g. a run resumed by the sweep).
-      if (!state.providerBatchId || state.status === 'pending' || state.status === 'queued') {
-        // 0. Admission: budgeted batches, and any batch back in the queue after a refusal.
-        if ((plan.admission?.budgeted || state.status === 'queued') && patched(ADMISSION_CONTROL)) {
-          const admission = await admit();
+      // 0. Admission: budgeted batches, and any batch back in the queue after a refusal.
+      let withdrawn = false;
+      if ((!state.providerBatchId || state.status === 'pending' || state.status === 'queued')
+        && (plan.admission?.budgeted || state.status === 'queued') && patched(ADMISSION_CONTROL)) {
+        const admission = await admit();
         if (admission === 'continue') {
           // Long in the queue: a fresh history, as the poll loop does.
           await condition(allHandlersFinished);
           return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex: 0 } });
         }
         if (admission === 'canceled') {
-            // Canceled while queued: nothing more is sent; parts already at the provider are canceled there.
-            const { liveParts } = await bookkeeping.withdrawAdmission({ batchId });
-            if (liveParts === 0) {
-              cancelSent = true;
-              skipPolling = true;
-            } else {
-              state.status = 'in_progress';
-            }
+          // Canceled while queued: nothing more is sent. Parts already at the provider (a round refused in part)
+          // are canceled there by the poll loop below; with none, the results step ends the batch canceled.
+          const { liveParts } = await bookkeeping.withdrawAdmission({ batchId });
+          if (liveParts === 0) {
+            cancelSent = true;
             break;
           }
+          state.status = 'in_progress';
+          withdrawn = true;
         }
+      }
+      // 1. Submit (skipped when the provider batches already exist, e.g. a run resumed by the sweep).
+      if (!withdrawn && (!state.providerBatchId || state.status === 'pending' || state.status === 'queued')) {
         state.phase = 'submitting';
         const submitted = await runner.run('submit', plan.retry.submit, TIMEOUTS.submit, (a) => a.submitBatch({ batchId }));
         if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
@@ -175,7 +176,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
         let pollIndex = roundInRun === 1 && submission === 1 ? input.carried?.pollIndex ?? 0 : 0;
         let pollsThisRun = 0;
         state.phase = 'polling';
-        while (!skipPolling && !isTerminalBatchStatus(state.status)) {
+        while (!isTerminalBatchStatus(state.status)) {
           if (state.cancelRequested && !cancelSent) {
             const canceled = await cancel('canceled by operator');
             if (!canceled) return discard(runner.deadLetter?.deadLetterId);

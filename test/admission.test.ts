@@ -13,7 +13,10 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import type { AdmissionConfig } from '../domain/admission';
 import { batchStateQuery } from '../domain/definitions';
-import { listAdmissions, openPermits } from '../db/admissions-store';
+import { randomUUID } from 'node:crypto';
+import { grantInOrder, listAdmissions, lockBudget, openPermits, queuePosition, releasePermits, requestPermit, requeuePermit } from '../db/admissions-store';
+import { insertBatch } from '../db/batches-store';
+import { inTransaction } from '../db/pool';
 import { estimateRequestTokens, estimatorFor } from '../activities/token-estimate';
 import { loadConfig } from '../config/load';
 import { chatRequests, createTestEnvironment, FAST_SCHEDULE_MS, sharedWorkflowBundle, TEST_API_KEY, type TestEnvironment } from './support/environment';
@@ -75,6 +78,51 @@ test('BATCHKEEPER_ADMISSION is checked at start and gets its defaults', () => {
   assert.deepEqual(worker.admission, {
     budgets: { openai: { 'gpt-4o': { maxEnqueuedTokens: 90000 } } }, recheckMs: 30_000, queueLimitBackoff: { initialMs: 60_000, maxMs: 1_800_000 },
   });
+});
+
+test('the admission rule in PostgreSQL: tokens and requests counted, strictly oldest first, an oversized batch alone, a refused head holds the line', async () => {
+  const budget = { maxEnqueuedTokens: 1000, maxRequests: 10 };
+  const ids: string[] = [];
+  const ask = async (tokens: number, requests: number) => {
+    const id = randomUUID();
+    ids.push(id);
+    await inTransaction(env.pool, async (db) => {
+      await insertBatch(db, {
+        id, idempotencyKey: id, workflowId: `batch-${id}`, provider: 'rules', model: 'm', handlerName: null, metadata: {},
+        pollScheduleMs: [1000], maxAgeMs: 60_000, requests: chatRequests(1, `rule-${ids.length}`),
+      });
+      await lockBudget(db, 'rules', 'm', budget);
+      await requestPermit(db, { batchId: id, round: 1, provider: 'rules', model: 'm', estimatedTokens: tokens, requests, providerBatches: 1, estimator: 'chars/4' });
+    });
+    return id;
+  };
+  const grant = () => inTransaction(env.pool, async (db) => {
+    await lockBudget(db, 'rules', 'm', budget);
+    return (await grantInOrder(db, 'rules', 'm', budget)).map((granted) => ids.indexOf(granted.batchId));
+  });
+  const release = async (index: number) => (await inTransaction(env.pool, (db) => releasePermits(db, ids[index]!, 1))).map((granted) => ids.indexOf(granted.batchId));
+  await ask(600, 2);
+  await ask(600, 2); // does not fit next to the first (1200 tokens)
+  await ask(100, 2); // would fit, but an older one waits: strictly oldest first
+  assert.deepEqual(await grant(), [0]);
+  assert.equal(await queuePosition(env.pool, ids[2]!, 1), 2);
+  assert.deepEqual(await release(0), [1, 2], 'a release grants in order, all that fit');
+  await ask(5000, 1); // larger than the whole budget: runs alone once nothing is held
+  assert.deepEqual(await grant(), []);
+  assert.deepEqual(await release(1), []);
+  assert.deepEqual(await release(2), [3]);
+  await ask(10, 11); // over the request budget next to nothing but itself: waits for the big one
+  assert.deepEqual(await grant(), []);
+  // The provider refused the big one: it waits again at the head of the queue, and nothing younger passes it.
+  const requeue = async (notBefore: Date) => (await inTransaction(env.pool, (db) => requeuePermit(db, ids[3]!, 1, notBefore))).granted.map((granted) => ids.indexOf(granted.batchId));
+  assert.deepEqual(await requeue(new Date(Date.now() + 60_000)), []);
+  assert.deepEqual(await grant(), [], 'a refused head backs off and holds the line');
+  assert.deepEqual(await requeue(new Date(Date.now() - 1)), [3], 'granted again once its backoff passed');
+  assert.deepEqual(await release(3), [4]);
+  assert.deepEqual(await release(4), []);
+  assert.deepEqual((await openPermits(env.pool)).filter((open) => open.provider === 'rules'), []);
+  const refused = (await listAdmissions(env.pool, ids[3]!))[0]!;
+  assert.equal(refused.queueLimitFailures, 2);
 });
 
 test('over budget, batches wait queued (PostgreSQL, search attribute, query, details, CLI) and are admitted oldest first', { timeout: 120_000 }, async () => {

@@ -8,9 +8,9 @@
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, patched, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { StatusView } from '../activities';
+import type { Activities, StatusView } from '../activities';
 import { DEFAULT_ADMISSION, queueLimitBackoffMs } from '../domain/admission';
 import {
   admissionChangedSignal, batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
@@ -38,6 +38,12 @@ const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
  * backoff instead of failing. Runs recorded before it replay without it.
  */
 const ADMISSION_CONTROL = 'admission-control';
+/** The first ask of a round estimates its tokens over every request (a 50,000-request round: seconds), heartbeating. */
+const admission = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
 /** Longest poll interval while waiting for a cancelled batch to settle (the schedule's first entry if shorter). */
 const MAX_SETTLE_POLL_MS = 30_000;
 
@@ -139,13 +145,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       let withdrawn = false;
       if ((!state.providerBatchId || state.status === 'pending' || state.status === 'queued')
         && (plan.admission?.budgeted || state.status === 'queued') && patched(ADMISSION_CONTROL)) {
-        const admission = await admit();
-        if (admission === 'continue') {
+        const admitted = await admit();
+        if (admitted === 'continue') {
           // Long in the queue: a fresh history, as the poll loop does.
           await condition(allHandlersFinished);
           return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex: 0 } });
         }
-        if (admission === 'canceled') {
+        if (admitted === 'canceled') {
           // Canceled while queued: nothing more is sent. Parts already at the provider (a round refused in part)
           // are canceled there by the poll loop below; with none, the results step ends the batch canceled.
           const { liveParts } = await bookkeeping.withdrawAdmission({ batchId });
@@ -278,7 +284,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       if (state.cancelRequested) return 'canceled';
       if (workflowInfo().continueAsNewSuggested) return 'continue';
       admissionWoken = false;
-      const decision = await bookkeeping.admitBatch({ batchId });
+      const decision = await admission.admitBatch({ batchId });
       const refusals = { refusals: state.admission?.refusals ?? 0, ...(state.admission?.lastRefusal ? { lastRefusal: state.admission.lastRefusal } : {}) };
       if (decision.admitted) {
         state.status = decision.status;

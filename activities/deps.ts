@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { BatchProvider } from '../providers/types';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from './handlers';
+import type { AdmissionConfig } from '../domain/admission';
 import type { PriceTable } from '../domain/prices';
 import type { RetryConfig } from '../domain/retry-policy';
 import type { StepMetrics } from './step-metrics';
@@ -18,6 +19,8 @@ export interface ActivityDeps {
   taskQueue?: string;
   /** Token prices for cost reporting. */
   prices?: PriceTable;
+  /** Admission budgets per provider and model (BATCHKEEPER_ADMISSION); none by default: every batch is admitted. */
+  admission?: AdmissionConfig;
   /** Where the steps report metrics; none by default. */
   metrics?: StepMetrics;
 }

@@ -4,6 +4,7 @@ import { isTerminalBatchStatus } from '../domain/statuses';
 import type { BatchStatus, ResultSummary } from '../domain/types';
 import { completeResults } from '../db/batches-store';
 import { inTransaction } from '../db/pool';
+import { releaseBatchPermits } from './admission';
 import { batchLookup, batchSubject } from './batch-lookup';
 import type { ActivityDeps } from './deps';
 import { trackStep } from './step-tracking';
@@ -56,6 +57,7 @@ export function createFetchResults(deps: ActivityDeps) {
           price: priceFor(deps.prices, batch.provider, batch.model),
         }, (params) => tracking.successSql(params)),
       );
+      await releaseBatchPermits(deps, batch.id, batch.round);
       return { ...summary, attempt };
     });
   };

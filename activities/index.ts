@@ -1,3 +1,4 @@
+import { createAdmitBatch } from './admit-batch';
 import { createCancelAtProvider } from './cancel-at-provider';
 import { createCompleteStragglers } from './complete-stragglers';
 import { countedProvider } from './counted-provider';
@@ -13,10 +14,12 @@ import { createPollBatch } from './poll-batch';
 import { createPollUntilChange } from './poll-until-change';
 import { createRecordDeadLetter } from './record-dead-letter';
 import { createRecordDeadline } from './record-deadline';
+import { createRequeueRefusedBatch } from './requeue-refused-batch';
 import { createResolveDeadLetterRecord } from './resolve-dead-letter';
 import { NO_METRICS } from './step-metrics';
 import { createSubmitBatch } from './submit-batch';
 import { createSweepOrphans } from './sweep-orphans';
+import { createWithdrawAdmission } from './withdraw-admission';
 
 /**
  * All activities of the worker, built from their dependencies; each lives in the file named after it. With metrics,
@@ -30,6 +33,9 @@ export function createActivities(given: ActivityDeps) {
   const deps: ActivityDeps = { ...given, providers, metrics };
   return {
     loadBatchPlan: createLoadBatchPlan(deps),
+    admitBatch: createAdmitBatch(deps),
+    requeueRefusedBatch: createRequeueRefusedBatch(deps),
+    withdrawAdmission: createWithdrawAdmission(deps),
     submitBatch: createSubmitBatch(deps),
     pollBatch: createPollBatch(deps),
     pollUntilChange: createPollUntilChange(deps),
@@ -51,6 +57,7 @@ export function createActivities(given: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 export type { ActivityDeps } from './deps';
 export type { BatchHandler, BatchHandlerContext, BatchHandlerRegistry, JobExecutor, JobExecutorRegistry } from './handlers';
+export type { AdmissionDecision } from './admission';
 export type { StatusView } from './status-view';
 export type { PollUntilChangeResult } from './poll-until-change';
 export { NO_METRICS, type StepMetrics } from './step-metrics';

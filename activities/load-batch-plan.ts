@@ -1,4 +1,6 @@
+import { budgetFor } from '../domain/admission';
 import { resolveRetry } from '../domain/retry-policy';
+import { admissionConfig } from './admission';
 import type { BatchPlan, BatchStep, RetrySettings } from '../domain/types';
 import { batchLookup } from './batch-lookup';
 import type { ActivityDeps } from './deps';
@@ -10,6 +12,7 @@ export function createLoadBatchPlan(deps: ActivityDeps) {
   const lookup = batchLookup(deps);
   return async function loadBatchPlan(input: { batchId: string }): Promise<BatchPlan> {
     const batch = await lookup.batch(input.batchId);
+    const config = admissionConfig(deps);
     const retry = Object.fromEntries(
       BATCH_STEPS.map((step) => [step, resolveRetry(deps.retry ?? {}, step, { handlerName: batch.handlerName })]),
     ) as Record<BatchStep, RetrySettings>;
@@ -28,6 +31,11 @@ export function createLoadBatchPlan(deps: ActivityDeps) {
       handlerDispatched: batch.handlerDispatchedAt !== null,
       retry,
       ...(batch.stragglers ? { stragglers: batch.stragglers, submittedAt: batch.submittedAt?.toISOString() ?? null } : {}),
+      admission: {
+        budgeted: budgetFor(config, batch.provider, batch.model) !== null,
+        recheckMs: config.recheckMs,
+        queueLimitBackoff: config.queueLimitBackoff,
+      },
     };
   };
 }

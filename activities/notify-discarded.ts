@@ -1,9 +1,10 @@
 import type { SubjectKind } from '../domain/types';
-import { getBatchForUpdate, markDiscarded, markHandlerDispatched } from '../db/batches-store';
+import { getBatch, getBatchForUpdate, markDiscarded, markHandlerDispatched } from '../db/batches-store';
 import { getDeadLetter } from '../db/dead-letters-store';
 import { getJob, setJobStatus } from '../db/jobs-store';
 import { inTransaction } from '../db/pool';
 import { withAppSearchPath } from '../db/schema';
+import { releaseBatchPermits } from './admission';
 import type { ActivityDeps } from './deps';
 import { permanentFailure } from './failures';
 import { registered } from './handlers';
@@ -25,6 +26,8 @@ export function createNotifyDiscarded(deps: ActivityDeps) {
         if (handler?.onFailure && fresh) await withAppSearchPath(db, () => handler.onFailure!({ batch: fresh, deadLetter: letter, db }));
         await markHandlerDispatched(db, batch.id, 'discarded');
       });
+      const discarded = await getBatch(pool, input.subjectId);
+      if (discarded) await releaseBatchPermits(deps, discarded.id, discarded.round);
       return;
     }
     const job = await getJob(pool, input.subjectId);

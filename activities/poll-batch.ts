@@ -1,3 +1,5 @@
+import { isTerminalBatchStatus } from '../domain/statuses';
+import { releaseBatchPermits } from './admission';
 import { batchLookup, batchSubject } from './batch-lookup';
 import type { ActivityDeps } from './deps';
 import { refreshParts } from './refresh-parts';
@@ -16,7 +18,10 @@ export function createPollBatch(deps: ActivityDeps) {
       const { batch, parts } = await lookup.batchWithParts(input.batchId);
       const provider = lookup.provider(batch);
       if (input.plannedAt && attempt === 1) deps.metrics?.pollLateness(batch.provider, Date.now() - Date.parse(input.plannedAt));
-      return { ...(await refreshParts(deps.pool, batch, parts, input.nextPollAt, (id) => provider.getStatus(id), tracking)), attempt };
+      const view = await refreshParts(deps.pool, batch, parts, input.nextPollAt, (id) => provider.getStatus(id), tracking);
+      // The round's provider batches ended: its permit frees (a queue-limit refusal keeps it, to be requeued).
+      if (isTerminalBatchStatus(view.status) && !view.queueLimited) await releaseBatchPermits(deps, batch.id, batch.round);
+      return { ...view, attempt };
     });
   };
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { isQueueLimitCode } from '../domain/admission';
 import { isTerminalBatchStatus } from '../domain/statuses';
 import { recordPoll, type BatchRecord } from '../db/batches-store';
 import { aggregateParts, applyPartReport, type PartReport, type ProviderBatchRecord } from '../db/provider-batches-store';
@@ -40,5 +41,10 @@ export async function refreshParts(
     nextPollAt: nextPollAt ? new Date(nextPollAt) : null,
     failure: aggregate.failure,
   }, { parts: { round: batch.round, reports }, step: tracking });
-  return { status, counts: aggregate.counts, resultsAvailable: current.every((part) => part.resultsAvailable) };
+  // A part the provider failed for a full queue: once every part has settled, the workflow requeues the round.
+  const refused = current.find((part) => part.status === 'failed' && isQueueLimitCode(part.failureCode));
+  return {
+    status, counts: aggregate.counts, resultsAvailable: current.every((part) => part.resultsAvailable),
+    ...(refused ? { queueLimited: { code: refused.failureCode!, message: refused.failureMessage ?? refused.failureCode! } } : {}),
+  };
 }

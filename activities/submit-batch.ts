@@ -1,4 +1,7 @@
+import { isQueueLimitCode } from '../domain/admission';
 import type { RequestCounts } from '../domain/types';
+import { ProviderError } from '../providers/errors';
+import type { SubmitResult } from '../providers/types';
 import { recordSubmission } from '../db/batches-store';
 import { inTransaction } from '../db/pool';
 import { aggregateParts, listParts, planParts, recordPartSubmitted } from '../db/provider-batches-store';
@@ -29,11 +32,27 @@ export function createSubmitBatch(deps: ActivityDeps) {
           if (part.providerBatchId) continue;
           const existing = attempt > 1 ? await provider.findExisting(part.tag) : null;
           if (existing) reconciled += 1;
-          const submission = existing ?? (await provider.submit({
-            batchId: part.tag,
-            model: batch.model,
-            requests: iterateRequestBodies(pool, batch.id, part),
-          }));
+          let submission: SubmitResult;
+          try {
+            submission = existing ?? (await provider.submit({
+              batchId: part.tag,
+              model: batch.model,
+              requests: iterateRequestBodies(pool, batch.id, part),
+            }));
+          } catch (error) {
+            // The provider's queue is full (Anthropic's and Gemini's 429 on create): not a failure of this step.
+            // Parts created so far stay; the workflow requeues the batch and submits the rest once admitted again.
+            if (!(error instanceof ProviderError) || !isQueueLimitCode(error.details.code)) throw error;
+            return {
+              providerBatchId: batch.providerBatchId ?? '',
+              deadlineAt: (batch.deadlineAt ?? new Date(Date.now() + batch.maxAgeMs)).toISOString(),
+              status: batch.status,
+              counts: batch.requestCounts as RequestCounts,
+              resultsAvailable: false,
+              queueLimited: { code: error.details.code, message: error.message },
+              attempt,
+            };
+          }
           const stored = await recordPartSubmitted(pool, part, {
             providerBatchId: submission.providerBatchId,
             status: submission.report.status,

@@ -6,6 +6,7 @@ import { startSubjectWorkflow } from '../domain/workflow-start';
 import { getBatch, listUndispatchedBatchIds } from '../db/batches-store';
 import { appendEvent } from '../db/events-store';
 import { getJob, listUnfinishedJobIds } from '../db/jobs-store';
+import { releaseFinishedAdmissions } from './admission';
 import type { ActivityDeps } from './deps';
 
 /** Counts per outcome of one sweep; shown in Temporal Web as the sweep workflow's result. */
@@ -23,6 +24,8 @@ export interface SweepResult {
   jobsRecovered: number;
   /** Dead-lettered workflows are waiting for an operator and are left alone. */
   parked: number;
+  /** Admission permits of rounds that were over but still held (their workflow gone before it released them). */
+  permitsReleased?: number;
   failed: number;
   failures: { id: string; error: string }[];
 }
@@ -58,6 +61,13 @@ export function createSweepOrphans(deps: ActivityDeps) {
       checkedBatches: 0, checkedJobs: 0, recovered: 0, recoveredPastDeadline: 0, dispatched: 0, expiredNudged: 0,
       jobsRecovered: 0, parked: 0, failed: 0, failures: [],
     };
+    try {
+      const released = await releaseFinishedAdmissions(deps);
+      if (released > 0) result.permitsReleased = released;
+    } catch (error) {
+      result.failed += 1;
+      result.failures.push({ id: 'admissions', error: error instanceof Error ? error.message : String(error) });
+    }
     for (const id of await listUndispatchedBatchIds(pool, limit)) {
       result.checkedBatches += 1;
       Context.current().heartbeat({ checkedBatches: result.checkedBatches });

@@ -98,7 +98,7 @@ const EXECUTION_STATUSES = ['Running', 'Completed', 'Failed', 'Canceled', 'Termi
 
 export function workflowFilterOptions(handlerWord: string): Record<string, OptionSpec> {
   return {
-    status: { type: 'string', value: 'S', description: 'batchkeeper status (pending, in_progress, ended, failed, running, succeeded, ...)' },
+    status: { type: 'string', value: 'S', description: 'batchkeeper status (pending, queued, in_progress, ended, failed, running, succeeded, ...)' },
     ...(handlerWord === 'handler' ? { provider: { type: 'string', value: 'P', description: 'provider (openai, anthropic)' } } : {}),
     [handlerWord]: { type: 'string', value: handlerWord === 'handler' ? 'H' : 'T', description: handlerWord === 'handler' ? 'completion handler name' : 'job type' },
     'dead-lettered': { type: 'boolean', description: 'only those parked on a dead letter' },

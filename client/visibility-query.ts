@@ -3,7 +3,7 @@ import { ValidationError } from './errors';
 /** Filters for listing and counting batches and jobs through Temporal visibility (typed search attributes). */
 export interface WorkflowFilter {
   kind?: 'batch' | 'job';
-  /** batchkeeper status: pending, in_progress, ended, failed, ... (jobs: running, succeeded, discarded). */
+  /** batchkeeper status: pending, queued, in_progress, ended, failed, ... (jobs: running, succeeded, discarded). */
   status?: string;
   provider?: string;
   /** Handler name for batches, job type for jobs. */

@@ -5,6 +5,7 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import type { CodecKeyring } from '../codec/keys';
+import type { AdmissionConfig } from '../domain/admission';
 import type { PriceTable } from '../domain/prices';
 import { providerLimitsTable, type ProviderLimitsTable } from '../domain/provider-limits';
 import type { RetryConfig } from '../domain/retry-policy';
@@ -37,6 +38,7 @@ export interface WorkerConfig {
   handlersModule?: string;
   prices?: PriceTable;
   retry?: RetryConfig;
+  admission?: AdmissionConfig;
   installSchedules: boolean;
   startupTimeoutMs: number;
   maxConcurrentActivityTaskExecutions: number;
@@ -147,6 +149,7 @@ export function loadConfig<G extends ConfigGroup>(env: Env = process.env, groups
       handlersModule: get('BATCHKEEPER_HANDLERS_MODULE'),
       prices: get('BATCHKEEPER_PRICES'),
       retry: retryDefaults ? { defaults: retryDefaults } : undefined,
+      admission: get('BATCHKEEPER_ADMISSION'),
       installSchedules: get('BATCHKEEPER_INSTALL_SCHEDULES') ?? false,
       startupTimeoutMs: get('BATCHKEEPER_STARTUP_TIMEOUT_MS') ?? 120_000,
       maxConcurrentActivityTaskExecutions: get('BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES') ?? 100,

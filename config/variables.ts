@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseCodecKeys } from '../codec/keys';
 import { validateRetrySettings } from '../domain/retry-policy';
+import { DEFAULT_ADMISSION, type AdmissionConfig } from '../domain/admission';
 import type { PriceTable } from '../domain/prices';
 import type { RetrySettings } from '../domain/types';
 
@@ -68,6 +69,20 @@ const priceTable: z.ZodType<PriceTable> = z.object({
   batchDiscount: z.number().min(0).max(1).optional(),
   models: z.record(z.string(), z.record(z.string(), price)),
 }).strict();
+
+const positive = z.number().int().positive();
+const admissionBudget = z.object({ maxEnqueuedTokens: positive.optional(), maxRequests: positive.optional(), maxOpenBatches: positive.optional() }).strict()
+  .refine((budget) => Object.keys(budget).length > 0, 'a budget needs maxEnqueuedTokens, maxRequests or maxOpenBatches');
+const admission: z.ZodType<AdmissionConfig> = z.object({
+  budgets: z.record(z.string().min(1), z.record(z.string().min(1), admissionBudget)),
+  recheckMs: z.number().int().min(100).max(3_600_000).optional(),
+  queueLimitBackoff: z.object({ initialMs: z.number().int().min(100), maxMs: z.number().int().min(100) }).strict()
+    .refine((backoff) => backoff.maxMs >= backoff.initialMs, 'maxMs must be at least initialMs').optional(),
+}).strict().transform((value) => ({
+  budgets: value.budgets,
+  recheckMs: value.recheckMs ?? DEFAULT_ADMISSION.recheckMs,
+  queueLimitBackoff: value.queueLimitBackoff ?? DEFAULT_ADMISSION.queueLimitBackoff,
+})) as unknown as z.ZodType<AdmissionConfig>;
 
 const retrySettings = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
   try {
@@ -138,6 +153,10 @@ export const VARIABLES = {
   BATCHKEEPER_RETRY_DEFAULTS: {
     group: 'worker', schema: json(retrySettings, '{"maximumAttempts":10,"initialIntervalMs":1000,"backoffCoefficient":2,"maximumIntervalMs":300000}'),
     description: 'Retry settings (JSON) for every step, over the built-in defaults (10 attempts, 1 s doubling to 5 min; polls 25).',
+  },
+  BATCHKEEPER_ADMISSION: {
+    group: 'worker', schema: json(admission, '{"budgets":{"openai":{"gpt-4o-mini":{"maxEnqueuedTokens":2000000}},"anthropic":{"*":{"maxRequests":100000}}},"recheckMs":30000,"queueLimitBackoff":{"initialMs":60000,"maxMs":1800000}}'),
+    description: 'Admission control (JSON): budgets per provider and model (`*`: one budget for all models of the provider) of maxEnqueuedTokens, maxRequests and maxOpenBatches; a batch over budget waits `queued` and is submitted when capacity frees, oldest first. recheckMs (default 30000) and queueLimitBackoff (default 60 s doubling to 30 min, after a provider refused a batch for a full queue). Unset: no budgets (queue-limit refusals still back off). Give every worker the same value.',
   },
   BATCHKEEPER_INSTALL_SCHEDULES: { group: 'worker', schema: flag, default: '0', description: 'Install (or update) the hourly recovery sweep schedule when the worker starts.' },
   BATCHKEEPER_STARTUP_TIMEOUT_MS: { group: 'worker', schema: integer(0, 86_400_000), default: '120000', description: 'How long a starting worker waits for PostgreSQL and Temporal before it exits.' },

@@ -304,6 +304,26 @@ export async function openSynchronousRound(db: Queryable, batchId: string, fromR
   return true;
 }
 
+/** Over its admission budget: the batch waits in `queued` (only from pending; false when it was not pending). */
+export async function markQueued(db: Queryable, batchId: string, detail: Record<string, unknown>): Promise<boolean> {
+  return (await transition(db, batchId, 'queued', 'queued', {}, detail, [], { onlyFrom: 'pending' })) !== null;
+}
+
+/** Admitted: pending again, ready to submit (only from queued). */
+export async function markAdmitted(db: Queryable, batchId: string, detail: Record<string, unknown>): Promise<boolean> {
+  return (await transition(db, batchId, 'pending', 'admitted', {}, detail, [], { onlyFrom: 'queued' })) !== null;
+}
+
+/**
+ * The provider refused the round for a full queue (a part failed with token_limit_exceeded, or the create was
+ * refused): the batch waits in `queued` again, its failure and end cleared, whatever status the refusal left.
+ */
+export async function markQueueLimited(db: Queryable, batchId: string, detail: Record<string, unknown>): Promise<void> {
+  await transition(db, batchId, 'queued', 'queue_limited', {
+    ended_at: null, next_poll_at: null, failure_code: null, failure_message: null, failed_at: null,
+  }, detail, TERMINAL_BATCH_STATUSES);
+}
+
 /** Counts requests dead-lettered after their last allowed submission. */
 export async function addDeadLetteredRequests(db: Queryable, batchId: string, round: number, count: number): Promise<void> {
   await db.query(`UPDATE batches SET dead_lettered_requests = dead_lettered_requests + $2 WHERE id = $1`, [batchId, count]);

@@ -2,7 +2,7 @@ import { providerCustomId, type ProviderLimits } from '../domain/provider-limits
 import { isTerminalBatchStatus, TERMINAL_BATCH_STATUSES, type BatchStatus } from '../domain/statuses';
 import type { RequestCounts } from '../domain/types';
 import type { Queryable } from './queryable';
-import { assignRequestsToParts, countPartSubmissionSql, roundRequestSizes } from './requests-store';
+import { assignRequestsToParts, countPartSubmissionSql, roundRequestSizes, uncountPartSubmissions } from './requests-store';
 import { SqlParams } from './sql-params';
 
 /** SQL for provider_batches: the parts (by provider limits) and rounds (resubmissions) of a logical batch. */
@@ -209,4 +209,48 @@ export function aggregateParts(parts: Pick<ProviderBatchRecord, 'status' | 'requ
   const allSame = statuses.every((status) => status === statuses[0]);
   const status: BatchStatus = allSame ? statuses[0] : statuses.includes('ended') ? 'ended' : statuses[0];
   return { status, counts, providerStatus, failure: status === 'failed' || failure ? failure : undefined };
+}
+
+/**
+ * Parts of the round the provider refused for a full queue (failed with one of `codes`): back to unsubmitted, each
+ * under a new tag (`.q<n>` added) so a retried submit never takes the refused provider batch for its own, and the
+ * submission they counted is taken back from their requests' try counts. Returns the parts reset. Call in a
+ * transaction.
+ */
+export async function resetRefusedParts(db: Queryable, batchId: string, round: number, codes: readonly string[]): Promise<{ part: number; providerBatchId: string | null }[]> {
+  const { rows } = await db.query(
+    `SELECT part, tag, provider_batch_id FROM provider_batches
+      WHERE batch_id = $1 AND round = $2 AND status = 'failed' AND failure_code = ANY($3::text[]) FOR UPDATE`,
+    [batchId, round, codes],
+  );
+  if (rows.length === 0) return [];
+  const tags = rows.map((row) => {
+    const match = /^(.*)\.q(\d+)$/.exec(row.tag);
+    return match ? `${match[1]}.q${Number(match[2]) + 1}` : `${row.tag}.q1`;
+  });
+  await db.query(
+    `UPDATE provider_batches p
+        SET tag = u.tag, provider_batch_id = NULL, status = 'pending', provider_status = NULL, request_counts = '{}'::jsonb,
+            results_available = false, failure_code = NULL, failure_message = NULL, submitted_at = NULL, ended_at = NULL
+       FROM unnest($3::int[], $4::text[]) AS u(part, tag)
+      WHERE p.batch_id = $1 AND p.round = $2 AND p.part = u.part`,
+    [batchId, round, rows.map((row) => row.part), tags],
+  );
+  await uncountPartSubmissions(db, batchId, round, rows.map((row) => row.part));
+  return rows.map((row) => ({ part: row.part, providerBatchId: row.provider_batch_id }));
+}
+
+/** Parts of the round never submitted (an operator cancel while queued): canceled, nothing to wait for. */
+export async function cancelUnsubmittedParts(db: Queryable, batchId: string, round: number): Promise<{ unsubmitted: number; live: number }> {
+  const { rowCount } = await db.query(
+    `UPDATE provider_batches SET status = 'canceled', provider_status = 'not_submitted', ended_at = now()
+      WHERE batch_id = $1 AND round = $2 AND provider_batch_id IS NULL AND status = 'pending'`,
+    [batchId, round],
+  );
+  const terminal = TERMINAL_BATCH_STATUSES as readonly string[];
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS n FROM provider_batches WHERE batch_id = $1 AND round = $2 AND provider_batch_id IS NOT NULL AND status <> ALL($3::text[])`,
+    [batchId, round, terminal],
+  );
+  return { unsubmitted: rowCount ?? 0, live: rows[0].n };
 }

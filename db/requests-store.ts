@@ -162,6 +162,30 @@ export function countPartSubmissionSql(params: SqlParams, part: { batchId: strin
              AND part = ${params.add(part.part)}::integer AND EXISTS (SELECT 1 FROM ${stored})`;
 }
 
+/** Takes back one submission of the requests of these parts: the provider refused them for a full queue. */
+export async function uncountPartSubmissions(db: Queryable, batchId: string, round: number, parts: readonly number[]): Promise<void> {
+  await db.query(
+    `UPDATE batch_requests SET attempts = attempts - 1 WHERE batch_id = $1 AND round = $2 AND part = ANY($3::int[]) AND attempts > 0`,
+    [batchId, round, parts],
+  );
+}
+
+/**
+ * One page of the round's request bodies as JSON text, in position order (the admission's token estimate reads
+ * them page by page).
+ */
+export async function roundParamsPage(
+  db: Queryable, batchId: string, round: number, afterPosition: number, limit: number,
+): Promise<{ position: number; paramsJson: string }[]> {
+  const { rows } = await queryUnprepared(
+    db,
+    `SELECT position, params::text AS params_json FROM batch_requests
+      WHERE batch_id = $1 AND round = $2 AND position > $3 ORDER BY position LIMIT $4`,
+    [batchId, round, afterPosition, limit],
+  );
+  return rows.map((row) => ({ position: row.position, paramsJson: row.params_json }));
+}
+
 /** Provider-side id → position of every request of one part, to join result lines back to their requests. */
 export async function partPositions(db: Queryable, part: { batchId: string; round: number; part: number }): Promise<Map<string, number>> {
   const { rows } = await db.query(

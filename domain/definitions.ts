@@ -21,6 +21,9 @@ export const jobStateQuery = query<JobWorkflowState>('jobState');
 /** Wake the poll loop now instead of at the next scheduled time. */
 export const pollNowSignal = signal('pollNow');
 
+/** Admission capacity freed and this batch's permit was granted: ask again now instead of at the next check. */
+export const admissionChangedSignal = signal('admissionChanged');
+
 /** Cancel at the provider; partial results are collected and the handler told. Returns the status afterwards. */
 export const cancelBatchUpdate = update<{ status: string }, [{ reason?: string }]>('cancelBatch');
 

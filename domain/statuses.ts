@@ -3,7 +3,11 @@
  * of them takes it as a parameter (`status = ANY($n::text[])`), so the database and the code can never disagree.
  */
 
-export const BATCH_STATUSES = ['pending', 'submitted', 'in_progress', 'ended', 'canceled', 'expired', 'failed'] as const;
+/**
+ * `queued`: waiting for admission (domain/admission.ts): over its provider/model budget, or backing off after the
+ * provider refused it for a full queue. It is pending again once admitted.
+ */
+export const BATCH_STATUSES = ['pending', 'queued', 'submitted', 'in_progress', 'ended', 'canceled', 'expired', 'failed'] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
 
 /** A batch in one of these is finished at the provider: it is never polled again and its status never changes. */

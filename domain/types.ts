@@ -3,6 +3,7 @@
  * Request and result bodies never appear here because everything here may end up in a Temporal history.
  */
 
+import type { AdmissionPlan } from './admission';
 import type { BatchStatus, JobStatus } from './statuses';
 
 export type { BatchOutcome, BatchStatus, JobStatus, RequestStatus } from './statuses';
@@ -78,7 +79,7 @@ export interface StepProgress {
 /** What the batch workflow answers to the `batchState` query and shows in Temporal Web. */
 export interface BatchWorkflowState {
   batchId: string;
-  phase: 'submitting' | 'polling' | 'canceling' | 'fetching_results' | 'dispatching' | 'dead_lettered' | 'done';
+  phase: 'queued' | 'submitting' | 'polling' | 'canceling' | 'fetching_results' | 'dispatching' | 'dead_lettered' | 'done';
   status: BatchStatus;
   providerBatchId?: string;
   pollCount: number;
@@ -99,6 +100,22 @@ export interface BatchWorkflowState {
   round?: number;
   /** Requests dead-lettered after their last allowed submission. */
   requestsDeadLettered?: number;
+  /** Admission control: while queued, why and where; refusals of the provider for a full queue, over all rounds. */
+  admission?: AdmissionState;
+}
+
+export interface AdmissionState {
+  /** Place in its budget's queue (1: next); absent while backing off without a budget. */
+  position?: number;
+  /** provider/model (or provider/*) of the budget. */
+  budget?: string;
+  estimatedTokens?: number;
+  estimator?: string;
+  queuedSince?: string;
+  nextCheckAt?: string;
+  /** Queue-limit refusals by the provider (token_limit_exceeded and the like). */
+  refusals: number;
+  lastRefusal?: string;
 }
 
 export interface JobWorkflowState {
@@ -143,6 +160,8 @@ export interface BatchPlan {
   /** Absent in plans recorded before the straggler fallback existed. */
   stragglers?: StragglerPolicy | null;
   submittedAt?: string | null;
+  /** Admission control for this batch (absent in plans loaded before it existed: no admission). */
+  admission?: AdmissionPlan;
 }
 
 /** What the job workflow needs to run a job. */

@@ -34,6 +34,13 @@ const STATUS_CODES: Readonly<Record<number, string>> = {
 /** 429s that mean "out of money", not "slow down": retrying cannot help until someone acts. */
 const QUOTA_CODES = new Set(['insufficient_quota', 'enforced_spend_limit_reached']);
 
+/**
+ * A 429 on create that says the provider's batch queue is full (Anthropic: requests in processing over the queue
+ * cap; Gemini: RESOURCE_EXHAUSTED with an enqueued-tokens quota): `queue_limit_exceeded`, which admission control
+ * handles by putting the batch back to wait (domain/admission.ts) instead of retrying the create at once.
+ */
+const QUEUE_LIMIT_TEXT = /enqueued|queue/i;
+
 const NETWORK_CODES = new Set([
   'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH',
   'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT',
@@ -165,9 +172,13 @@ function fromHttpError(err: HttpError, ctx: CallContext): ProviderError {
   const providerMessage = str(inner?.message) ?? str(body?.error) ?? str(err.error);
 
   const quota = status === 429 && providerCode !== undefined && QUOTA_CODES.has(providerCode);
+  const queueLimit = !quota && status === 429 && ctx.operation === 'submit'
+    && QUEUE_LIMIT_TEXT.test([providerMessage ?? '', ...googleQuotaIds(inner)].join(' '));
   const statusRetryable = !NON_RETRYABLE_HTTP_STATUSES.includes(status);
   const code = quota
     ? 'quota_exceeded'
+    : queueLimit
+      ? 'queue_limit_exceeded'
     : !isJson && statusRetryable
       ? 'bad_response'
       : STATUS_CODES[status] ?? (status >= 500 ? 'server_error' : `http_${status}`);
@@ -206,6 +217,23 @@ function googleRetryDelay(error: JsonRecord | undefined): number | undefined {
     if (delay) return Math.round(Number(delay[1]) * 1000);
   }
   return undefined;
+}
+
+/** Quota ids and metrics a Google error names (`details[{@type: ...QuotaFailure, violations: [{quotaId, quotaMetric}]}]`). */
+function googleQuotaIds(error: JsonRecord | undefined): string[] {
+  const details = Array.isArray(error?.details) ? error.details : [];
+  const ids: string[] = [];
+  for (const detail of details) {
+    const violations = asRecord(detail)?.violations;
+    for (const violation of Array.isArray(violations) ? violations : []) {
+      const record = asRecord(violation);
+      for (const key of ['quotaId', 'quotaMetric']) {
+        const value = str(record?.[key]);
+        if (value) ids.push(value);
+      }
+    }
+  }
+  return ids;
 }
 
 /** Returns a short name for the network failure behind err, or undefined when it is not one. */

@@ -46,8 +46,8 @@ test('everything goes into the configured schema, the app\'s public schema stays
   assert.deepEqual(await migrateDatabase(db.url, { schema: 'reviews_bk' }), MIGRATIONS, 'a second schema is independent');
   const tables = await tablesBySchema();
   const expected = [
-    'batch_requests', 'batches', 'batchkeeper_migrations', 'dead_letters', 'event_log', 'failed_work', 'jobs', 'provider_batches',
-    'request_outcomes', 'request_results', 'step_attempts', 'webhook_deliveries',
+    'admission_budgets', 'admissions', 'batch_requests', 'batches', 'batchkeeper_migrations', 'dead_letters', 'event_log', 'failed_work', 'jobs',
+    'provider_batches', 'request_outcomes', 'request_results', 'step_attempts', 'webhook_deliveries',
   ];
   assert.deepEqual(tables.batchkeeper, expected);
   assert.deepEqual(tables.reviews_bk, expected);

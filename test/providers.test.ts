@@ -244,7 +244,7 @@ describe('openai specifics', () => {
     const { providerBatchId } = await provider.submit({ batchId: 'bk-fail', model: 'm', requests: requestsFor(ids('fail', 3)) });
     const report = await waitForTerminal(provider, providerBatchId);
     assert.equal(report.status, 'failed');
-    assert.deepEqual(report.failure?.code, 'token_limit_exceeded');
+    assert.deepEqual(report.failure?.code, 'invalid_request');
     assert.ok(report.failure?.message);
     assert.deepEqual(await collect(provider.streamResults(providerBatchId)), []);
   });

@@ -8,6 +8,7 @@ import { createActivities } from '../activities';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
 import type { StepMetrics } from '../activities/step-metrics';
 import { FAILURE_CONVERTER_PATH } from '../codec/data-converter';
+import type { AdmissionConfig } from '../domain/admission';
 import type { PriceTable } from '../domain/prices';
 import type { RetryConfig } from '../domain/retry-policy';
 import type { BatchProvider } from '../providers/types';
@@ -34,6 +35,8 @@ export interface BatchkeeperWorkerOptions {
   retry?: RetryConfig;
   /** Token prices for cost reporting. */
   prices?: PriceTable;
+  /** Admission budgets per provider and model (`BATCHKEEPER_ADMISSION`, domain/admission.ts); none by default. */
+  admission?: AdmissionConfig;
   /** The workflow code; default the bundle shipped with the package (or, in a checkout, one built at start). */
   workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
@@ -78,6 +81,7 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
       jobExecutors: options.jobExecutors,
       retry: options.retry,
       prices: options.prices,
+      admission: options.admission,
       metrics: options.metrics,
       temporal: new Client({ connection: options.connection, namespace, dataConverter: options.dataConverter, plugins: clientPlugins }),
       taskQueue: options.taskQueue,

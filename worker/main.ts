@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       jobExecutors,
       retry: settings.retry,
       prices: settings.prices,
+      admission: settings.admission,
       maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivityTaskExecutions,
       maxConcurrentWorkflowTaskExecutions: settings.maxConcurrentWorkflowTaskExecutions,
       maxCachedWorkflows: settings.maxCachedWorkflows,

@@ -8,12 +8,13 @@
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  allHandlersFinished, CancellationScope, condition, continueAsNew, isCancellation, patched,
+  allHandlersFinished, CancellationScope, condition, continueAsNew, isCancellation, patched, proxyActivities,
   setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { PollUntilChangeResult, StatusView } from '../activities';
+import type { Activities, PollUntilChangeResult, StatusView } from '../activities';
+import { DEFAULT_ADMISSION, queueLimitBackoffMs } from '../domain/admission';
 import {
-  batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
+  admissionChangedSignal, batchStateQuery, cancelBatchUpdate, extendDeadlineUpdate, pollNowSignal,
 } from '../domain/definitions';
 import { DEADLINE, STATUS, TRY_COUNT } from '../domain/search-attributes';
 import { nextWakeMs, pollDelayMs } from '../domain/poll-schedule';
@@ -40,6 +41,18 @@ const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
 const POLL_BY_ACTIVITY_RETRIES = 'poll-by-activity-retries';
 /** Runs recorded before a discarded poll or cancel dead letter marked the batch failed replay without it. */
 const NOTIFY_DISCARDED_POLLS = 'notify-discarded-polls';
+/**
+ * Admission control (domain/admission.ts): a budgeted batch asks for a permit before each round is submitted and
+ * waits in `queued` until it gets one; a round the provider refuses for a full queue goes back to waiting with
+ * backoff instead of failing. Runs recorded before it replay without it.
+ */
+const ADMISSION_CONTROL = 'admission-control';
+/** The first ask of a round estimates its tokens over every request (a 50,000-request round: seconds), heartbeating. */
+const admission = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
 /** Longest poll interval while waiting for a cancelled batch to settle (the schedule's first entry if shorter). */
 const MAX_SETTLE_POLL_MS = 30_000;
 
@@ -50,6 +63,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     batchId, phase: 'submitting', status: 'pending', pollCount: 0, steps: {}, cancelRequested: false,
   };
   let pollNowRequested = false;
+  let admissionWoken = false;
   let discardedLetterId: string | undefined;
   let cancelSent = false;
   let wakeVersion = 0;
@@ -77,6 +91,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   setHandler(batchStateQuery, () => state);
   setHandler(pollNowSignal, () => {
     pollNowRequested = true;
+  });
+  setHandler(admissionChangedSignal, () => {
+    admissionWoken = true;
   });
   setHandler(
     cancelBatchUpdate,
@@ -132,102 +149,141 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     stragglers?.afterMs !== undefined && plan.submittedAt && (state.round ?? 1) === 1 && !cancelSent
       ? Date.parse(plan.submittedAt) + stragglers.afterMs : undefined;
   let expiredAtDeadline = false;
+  let lastPoll: StatusView | undefined;
   let stragglersCut = false;
   const settlePollMs = Math.min(MAX_SETTLE_POLL_MS, pollDelayMs(plan.pollScheduleMs, 0));
   // Rounds: submit, poll, store results; then requests that failed retryably go round again while they may.
   for (let roundInRun = 1; ; roundInRun += 1) {
-    // 1. Submit (skipped when the provider batches already exist, e.g. a run resumed by the sweep).
-    if (!state.providerBatchId || state.status === 'pending') {
-      state.phase = 'submitting';
-      const submitted = await runner.run('submit', plan.retry.submit, TIMEOUTS.submit, (a) => a.submitBatch({ batchId }));
-      if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
-      state.providerBatchId = submitted.value.providerBatchId;
-      state.deadlineAt = submitted.value.deadlineAt;
-      if (stragglers) plan.submittedAt ??= new Date().toISOString();
-      applyStatus(submitted.value);
-    }
-
-    // 2. Poll on durable timers until terminal or past the deadline.
-    if (!plan.resultsFetched) {
-      let pollIndex = roundInRun === 1 ? input.carried?.pollIndex ?? 0 : 0;
-      let pollsThisRun = 0;
-      state.phase = 'polling';
-      while (!isTerminalBatchStatus(state.status)) {
-        if (state.cancelRequested && !cancelSent) {
-          const canceled = await cancel('canceled by operator');
-          if (!canceled) return discardParked();
+    // Submissions of this round: one, plus one more each time the provider refuses it for a full queue.
+    for (let submission = 1; ; submission += 1) {
+      let queueLimited: StatusView['queueLimited'];
+      // 0. Admission: budgeted batches, and any batch back in the queue after a refusal.
+      let withdrawn = false;
+      if ((!state.providerBatchId || state.status === 'pending' || state.status === 'queued')
+        && (plan.admission?.budgeted || state.status === 'queued') && patched(ADMISSION_CONTROL)) {
+        const admitted = await admit();
+        if (admitted === 'continue') {
+          // Long in the queue: a fresh history, as the poll loop does.
+          await condition(allHandlersFinished);
+          return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex: 0 } });
+        }
+        if (admitted === 'canceled') {
+          // Canceled while queued: nothing more is sent. Parts already at the provider (a round refused in part)
+          // are canceled there by the poll loop below; with none, the results step ends the batch canceled.
+          const { liveParts } = await bookkeeping.withdrawAdmission({ batchId });
+          if (liveParts === 0) {
+            cancelSent = true;
+            break;
+          }
+          state.status = 'in_progress';
+          withdrawn = true;
+        }
+      }
+      // 1. Submit (skipped when the provider batches already exist, e.g. a run resumed by the sweep).
+      if (!withdrawn && (!state.providerBatchId || state.status === 'pending' || state.status === 'queued')) {
+        state.phase = 'submitting';
+        const submitted = await runner.run('submit', plan.retry.submit, TIMEOUTS.submit, (a) => a.submitBatch({ batchId }));
+        if (!submitted.ok) return discard(submitted.deadLetter.deadLetterId);
+        if (submitted.value.queueLimited && patched(ADMISSION_CONTROL)) {
+          await requeue(submitted.value.queueLimited);
           continue;
         }
-        const deadlineMs = Date.parse(state.deadlineAt!);
-        // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
-        const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
-        const stragglersAt = stragglersDueMs();
-        // The last poll comes at the deadline, or when the stragglers are due if that is sooner.
-        const cutMs = stragglersAt !== undefined ? Math.min(deadlineMs, stragglersAt) : deadlineMs;
-        const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, cutMs);
-        let pastDeadline: boolean;
-        let stragglersNow: boolean;
-        // The schedule's last interval repeats until the batch ends: from there on, polls run on activity retries.
-        if (!cancelSent && Date.now() < cutMs && pollIndex >= plan.pollScheduleMs.length - 1 && patched(POLL_BY_ACTIVITY_RETRIES)) {
-          const maxPolls = input.continueAsNewAfterPolls ? Math.max(input.continueAsNewAfterPolls - pollsThisRun, 1) : undefined;
-          // A poll-now asked while the workflow was busy is made at once, and is not late.
-          const firstPoll = pollNowRequested ? null : new Date(wakeAt).toISOString();
-          pollNowRequested = false;
-          const waited = await pollUntilChange(delay, firstPoll, maxPolls, new Date(cutMs).toISOString());
-          pollIndex += waited.polls;
-          pollsThisRun += waited.polls;
-          if (waited.outcome === 'discarded') return discardParked();
-          if (waited.outcome === 'woken') continue; // poll-now, cancel or a new deadline: plan again
-          if (waited.outcome === 'poll_failed') {
-            // The regular poll step takes over at once, with its retry policy, try count and dead letter.
-            if (!(await poll(new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1))))) return discardParked();
+        state.providerBatchId = submitted.value.providerBatchId;
+        state.deadlineAt = submitted.value.deadlineAt;
+        if (stragglers) plan.submittedAt ??= new Date().toISOString();
+        applyStatus(submitted.value);
+      }
+
+      // 2. Poll (workflow timers, then activity retries) until terminal, the deadline or the stragglers' time.
+      if (!plan.resultsFetched) {
+        let pollIndex = roundInRun === 1 && submission === 1 ? input.carried?.pollIndex ?? 0 : 0;
+        let pollsThisRun = 0;
+        state.phase = 'polling';
+        while (!isTerminalBatchStatus(state.status)) {
+          if (state.cancelRequested && !cancelSent) {
+            const canceled = await cancel('canceled by operator');
+            if (!canceled) return discardParked();
+            continue;
+          }
+          const deadlineMs = Date.parse(state.deadlineAt!);
+          // Once a cancel was sent, the provider settles within minutes: poll at the settle interval, not the schedule's.
+          const delay = pollDelayMs(plan.pollScheduleMs, pollIndex);
+          const stragglersAt = stragglersDueMs();
+          // The last poll comes at the deadline, or when the stragglers are due if that is sooner.
+          const cutMs = stragglersAt !== undefined ? Math.min(deadlineMs, stragglersAt) : deadlineMs;
+          const wakeAt = nextWakeMs(Date.now(), cancelSent ? Math.min(delay, settlePollMs) : delay, cutMs);
+          let pastDeadline: boolean;
+          let stragglersNow: boolean;
+          // The schedule's last interval repeats until the batch ends: from there on, polls run on activity retries.
+          if (!cancelSent && Date.now() < cutMs && pollIndex >= plan.pollScheduleMs.length - 1 && patched(POLL_BY_ACTIVITY_RETRIES)) {
+            const maxPolls = input.continueAsNewAfterPolls ? Math.max(input.continueAsNewAfterPolls - pollsThisRun, 1) : undefined;
+            // A poll-now asked while the workflow was busy is made at once, and is not late.
+            const firstPoll = pollNowRequested ? null : new Date(wakeAt).toISOString();
+            pollNowRequested = false;
+            const waited = await pollUntilChange(delay, firstPoll, maxPolls, new Date(cutMs).toISOString());
+            pollIndex += waited.polls;
+            pollsThisRun += waited.polls;
+            if (waited.outcome === 'discarded') return discardParked();
+            if (waited.outcome === 'woken') continue; // poll-now, cancel or a new deadline: plan again
+            if (waited.outcome === 'poll_failed') {
+              // The regular poll step takes over at once, with its retry policy, try count and dead letter.
+              if (!(await poll(new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1))))) return discardParked();
+              pollIndex += 1;
+              pollsThisRun += 1;
+            }
+            pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
+            stragglersNow = stragglersAt !== undefined && !pastDeadline && Date.now() >= stragglersAt;
+          } else {
+            state.nextPollAt = new Date(wakeAt).toISOString();
+            refresh();
+            const version = wakeVersion;
+            await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
+            if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
+            // A poll on its timer is measured against the time planned for it (poll lateness); a poll-now is not late.
+            const plannedAt = pollNowRequested ? null : state.nextPollAt!;
+            pollNowRequested = false;
+
+            pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
+            stragglersNow = stragglersAt !== undefined && !pastDeadline && Date.now() >= stragglersAt;
+            const nextPlanned = pastDeadline || stragglersNow ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
+            const polled = await poll(nextPlanned, plannedAt);
+            if (!polled) return discardParked();
             pollIndex += 1;
             pollsThisRun += 1;
           }
-          pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
-          stragglersNow = stragglersAt !== undefined && !pastDeadline && Date.now() >= stragglersAt;
-        } else {
-          state.nextPollAt = new Date(wakeAt).toISOString();
-          refresh();
-          const version = wakeVersion;
-          await condition(() => pollNowRequested || wakeVersion !== version, Math.max(wakeAt - Date.now(), 0));
-          if (wakeVersion !== version && !pollNowRequested) continue; // deadline moved or cancel asked: plan again
-          // A poll on its timer is measured against the time planned for it (poll lateness); a poll-now is not late.
-          const plannedAt = pollNowRequested ? null : state.nextPollAt!;
-          pollNowRequested = false;
+          if (isTerminalBatchStatus(state.status)) break;
 
-          pastDeadline = Date.now() >= Date.parse(state.deadlineAt!);
-          stragglersNow = stragglersAt !== undefined && !pastDeadline && Date.now() >= stragglersAt;
-          const nextPlanned = pastDeadline || stragglersNow ? null : new Date(Date.now() + pollDelayMs(plan.pollScheduleMs, pollIndex + 1));
-          const polled = await poll(nextPlanned, plannedAt);
-          if (!polled) return discardParked();
-          pollIndex += 1;
-          pollsThisRun += 1;
-        }
-        if (isTerminalBatchStatus(state.status)) break;
-
-        if (pastDeadline || stragglersNow) {
-          // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
-          // Stragglers due: the same, and the requests left unanswered then go through the synchronous API.
-          expiredAtDeadline = pastDeadline;
-          stragglersCut = stragglersNow;
-          const why = pastDeadline ? 'deadline exceeded' : 'stragglers sent synchronously';
-          if (!cancelSent && !(await cancel(why))) return discardParked();
-          const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
-          while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
-            await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
-            pollNowRequested = false;
-            if (!(await poll(null))) return discardParked();
+          if (pastDeadline || stragglersNow) {
+            // Deadline: the status read above was the last one; cancel, let the provider settle, keep partial results.
+            // Stragglers due: the same, and the requests left unanswered then go through the synchronous API.
+            expiredAtDeadline = pastDeadline;
+            stragglersCut = stragglersNow;
+            const why = pastDeadline ? 'deadline exceeded' : 'stragglers sent synchronously';
+            if (!cancelSent && !(await cancel(why))) return discardParked();
+            const settleUntil = Date.now() + (input.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
+            while (!isTerminalBatchStatus(state.status) && Date.now() < settleUntil) {
+              await condition(() => pollNowRequested, Math.max(Math.min(settlePollMs, settleUntil - Date.now()), 0));
+              pollNowRequested = false;
+              if (!(await poll(null))) return discardParked();
+            }
+            break;
           }
-          break;
-        }
 
-        const suggested = workflowInfo().continueAsNewSuggested;
-        if (suggested || (input.continueAsNewAfterPolls && pollsThisRun >= input.continueAsNewAfterPolls)) {
-          await condition(allHandlersFinished);
-          return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex } });
+          const suggested = workflowInfo().continueAsNewSuggested;
+          if (suggested || (input.continueAsNewAfterPolls && pollsThisRun >= input.continueAsNewAfterPolls)) {
+            await condition(allHandlersFinished);
+            return continueAsNew<typeof batchWorkflow>({ ...input, carried: { plan, state, pollIndex } });
+          }
         }
+        queueLimited = lastPoll?.queueLimited;
       }
+
+      // A part failed for a full queue (token_limit_exceeded): once all parts settled, the round waits and goes again.
+      if (queueLimited && !expiredAtDeadline && !cancelSent && patched(ADMISSION_CONTROL)) {
+        await requeue(queueLimited);
+        continue;
+      }
+      break;
     }
 
     // 3. Results into PostgreSQL (partial ones too), then 4. the completion handler.
@@ -278,6 +334,54 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   if (!dispatched.ok) return discard(dispatched.deadLetter.deadLetterId);
   return finish();
 
+  /**
+   * Asks for the round's permit until it is granted (woken by a release's signal, else at the check interval the
+   * activity names). Returns 'canceled' when an operator canceled the batch while it waited, 'continue' when the
+   * history grew long enough that Temporal suggests continuing as new.
+   */
+  async function admit(): Promise<'admitted' | 'canceled' | 'continue'> {
+    for (;;) {
+      if (state.cancelRequested) return 'canceled';
+      if (workflowInfo().continueAsNewSuggested) return 'continue';
+      admissionWoken = false;
+      const decision = await admission.admitBatch({ batchId });
+      const refusals = { refusals: state.admission?.refusals ?? 0, ...(state.admission?.lastRefusal ? { lastRefusal: state.admission.lastRefusal } : {}) };
+      if (decision.admitted) {
+        state.status = decision.status;
+        state.admission = refusals.refusals > 0 || decision.budget ? { ...refusals, ...(decision.budget ? { budget: decision.budget } : {}) } : undefined;
+        refresh();
+        return 'admitted';
+      }
+      state.status = 'queued';
+      state.phase = 'queued';
+      state.admission = {
+        ...refusals,
+        ...(decision.position !== undefined ? { position: decision.position } : {}),
+        ...(decision.budget ? { budget: decision.budget } : {}),
+        ...(decision.estimatedTokens !== undefined ? { estimatedTokens: decision.estimatedTokens, estimator: decision.estimator } : {}),
+        queuedSince: state.admission?.queuedSince ?? new Date().toISOString(),
+        nextCheckAt: new Date(Date.now() + decision.retryAfterMs).toISOString(),
+      };
+      refresh();
+      await condition(() => admissionWoken || state.cancelRequested, decision.retryAfterMs);
+    }
+  }
+
+  /** The provider refused the round for a full queue: back to `queued`, not asked again before the backoff. */
+  async function requeue(refusal: { code: string; message: string }): Promise<void> {
+    lastPoll = undefined;
+    const refusals = (state.admission?.refusals ?? 0) + 1;
+    const waitMs = queueLimitBackoffMs(plan.admission?.queueLimitBackoff ?? DEFAULT_ADMISSION.queueLimitBackoff, refusals);
+    const notBefore = new Date(Date.now() + waitMs).toISOString();
+    await bookkeeping.requeueRefusedBatch({ batchId, notBefore, refusal });
+    state.status = 'queued';
+    state.phase = 'queued';
+    state.admission = { refusals, lastRefusal: `${refusal.code}: ${refusal.message}`, queuedSince: new Date().toISOString(), nextCheckAt: notBefore };
+    refresh();
+    // With a budget the permit itself waits until notBefore; without one the workflow sleeps here.
+    if (!plan.admission?.budgeted) await condition(() => state.cancelRequested, waitMs);
+  }
+
   function applyStatus(view: Pick<StatusView, 'status' | 'counts'>): void {
     state.status = view.status;
     state.counts = view.counts;
@@ -289,6 +393,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       a.pollBatch({ batchId, nextPollAt: nextPollAt?.toISOString() ?? null, ...(plannedAt ? { plannedAt } : {}) }),
     );
     if (!polled.ok) return parked(polled.deadLetter);
+    lastPoll = polled.value;
     state.pollCount += 1;
     applyStatus(polled.value);
     return true;
@@ -336,6 +441,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     }
     const result = outcome.value;
     state.pollCount += result.polls;
+    if (result.view) lastPoll = { ...result.view, attempt: 1 };
     if (result.view) applyStatus(result.view);
     else refresh();
     return { outcome: result.outcome, polls: result.polls };

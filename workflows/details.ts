@@ -31,12 +31,27 @@ function formatInterval(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
+/** Why a batch waits in `queued`, and how its provider refused it before (admission control). */
+function admissionLines(state: BatchWorkflowState): string[] {
+  const admission = state.admission;
+  if (!admission) return [];
+  const lines: string[] = [];
+  if (state.status === 'queued') {
+    const where = admission.position !== undefined ? `position ${admission.position} in the queue of budget ${admission.budget}` : 'backing off after a queue-limit refusal';
+    const size = admission.estimatedTokens !== undefined ? `, about ${admission.estimatedTokens} tokens (${admission.estimator})` : '';
+    lines.push(`**Queued for admission:** ${where}${size}; since ${admission.queuedSince ?? '-'}, next check ${admission.nextCheckAt ?? '-'}`);
+  }
+  if (admission.refusals > 0) lines.push(`Queue-limit refusals by the provider: ${admission.refusals}${admission.lastRefusal ? ` (last: ${admission.lastRefusal})` : ''}`);
+  return lines;
+}
+
 export function describeBatch(state: BatchWorkflowState): string {
   const counts = state.counts;
   const lastError = Object.values(state.steps).find((step) => step?.lastError)?.lastError;
   return [
     ...deadLetterLines(state.deadLetter, 'batch', state.batchId),
     `**Status:** ${state.status} (${state.phase})`,
+    ...admissionLines(state),
     counts
       ? `Requests: ${counts.total} total, ${counts.processing} processing, ${counts.succeeded} succeeded, ${counts.errored} errored, ${counts.expired} expired, ${counts.canceled} canceled`
       : undefined,

@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../../activities/handlers';
+import type { AdmissionConfig } from '../../domain/admission';
 import type { PriceTable } from '../../domain/prices';
 import type { RetryConfig } from '../../domain/retry-policy';
 import { BatchkeeperClient } from '../../client/batchkeeper-client';
@@ -75,6 +76,8 @@ export interface TestEnvironmentOptions {
   jobExecutors?: JobExecutorRegistry;
   retry?: RetryConfig;
   prices?: PriceTable;
+  /** Admission budgets of the worker (BATCHKEEPER_ADMISSION). */
+  admission?: AdmissionConfig;
   startWorker?: boolean;
   fakeProcessingMs?: number;
   /** More providers (Gemini, xAI, OpenAI-compatible...) beside openai and anthropic, pointed at this fake. */
@@ -121,6 +124,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions = {}
         jobExecutors: options.jobExecutors,
         retry: options.retry,
         prices: options.prices,
+        admission: options.admission,
         workflowBundle: await sharedWorkflowBundle(),
       });
       env.worker = worker;

@@ -26,6 +26,9 @@ export function anthropicRoutes(state: FakeState): Route[] {
         const { requests, model } = validateCreate(await ctx.json());
         const created = state.createBatch({ provider: 'anthropic', model, requests });
         if (created === 'rejected') throw new FakeHttpError(400, 'invalid_request_error', 'Batch rejected (simulated).');
+        if (created === 'queue_limited') {
+          throw new FakeHttpError(429, 'rate_limit_error', 'Your organization has reached its limit of message batch requests in the processing queue. Please try again once some batches have ended.');
+        }
         return json(render(created, ctx.origin));
       },
     },

@@ -26,8 +26,24 @@ export type OutcomeSpec = RequestOutcome | { outcome: RequestOutcome; times: num
  *   `ended` after the validation period with every request `errored` (`api_error`, retryable); Gemini →
  *   `BATCH_STATE_FAILED`; xAI → `cancel_by_xai_message` (file validation failed)
  * - rejected: the create call itself returns HTTP 400 invalid_request_error and nothing is created (both providers)
+ * - queue_limited: refused for a full queue, as `queueLimits` refuses it (see there)
  */
-export type BatchOutcome = 'normal' | 'failed' | 'rejected';
+export type BatchOutcome = 'normal' | 'failed' | 'rejected' | 'queue_limited';
+
+/**
+ * Enqueued limits per provider and model, as the providers keep them: the tokens (one per 4 characters of each
+ * request's JSON params) and requests of that provider's and model's batches still running. A new batch over them
+ * is refused: OpenAI and its variants create it and fail it at validation with `token_limit_exceeded` in
+ * errors.data; Anthropic answers the create with 429 `rate_limit_error` (the queue of requests in processing is
+ * full); Gemini with 429 `RESOURCE_EXHAUSTED` (enqueued tokens). xAI has no such limit here.
+ */
+export interface QueueLimit {
+  provider: ProviderName;
+  /** Every model of the provider when absent (each counted on its own). */
+  model?: string;
+  maxEnqueuedTokens?: number;
+  maxRequests?: number;
+}
 
 export interface BatchTiming {
   /** Time from create to completion; requests are processed evenly between 10% and 90% of it. */
@@ -68,8 +84,9 @@ export interface FakeConfig {
    */
   keepResultFiles: boolean;
   batchRules: BatchRule[];
+  queueLimits: QueueLimit[];
 }
 
 export function defaultConfig(processingMs = 300): FakeConfig {
-  return { processingMs, cancelDelayMs: 50, expireAfterMs: null, shuffleResults: true, keepResultFiles: false, batchRules: [] };
+  return { processingMs, cancelDelayMs: 50, expireAfterMs: null, shuffleResults: true, keepResultFiles: false, batchRules: [], queueLimits: [] };
 }

@@ -108,6 +108,7 @@ function validateConfig(body: unknown): Partial<FakeConfig> {
     if (config[key] !== undefined && !(typeof config[key] === 'number' && config[key]! >= 0)) throw badControl(`${key} must be a number >= 0`);
   }
   if (config.batchRules !== undefined && !Array.isArray(config.batchRules)) throw badControl('batchRules must be an array');
+  if (config.queueLimits !== undefined && !Array.isArray(config.queueLimits)) throw badControl('queueLimits must be an array');
   for (const key of ['shuffleResults', 'keepResultFiles'] as const) {
     if (config[key] !== undefined && typeof config[key] !== 'boolean') throw badControl(`${key} must be true or false`);
   }

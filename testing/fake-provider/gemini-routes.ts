@@ -55,6 +55,9 @@ export function geminiRoutes(state: FakeState): Route[] {
           validationErrors: input.errors,
         });
         if (created === 'rejected') throw new FakeHttpError(400, 'INVALID_ARGUMENT', 'Batch rejected (simulated).');
+        if (created === 'queue_limited') {
+          throw new FakeHttpError(429, 'RESOURCE_EXHAUSTED', `Batch enqueued tokens quota exceeded for model ${ctx.params.model}. Try again once running batch jobs finish.`);
+        }
         return json(render(created));
       },
     },

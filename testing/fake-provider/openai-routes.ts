@@ -83,7 +83,7 @@ export function openaiRoutes(state: FakeState, variant: OpenAIVariant = OPENAI):
           inputFileId: file.id,
           validationErrors: [...file.parseErrors, ...endpointErrors(file, body.endpoint)],
         });
-        if (created === 'rejected') throw new FakeHttpError(400, 'invalid_request_error', 'Batch rejected (simulated).', 'invalid_request');
+        if (created === 'rejected' || created === 'queue_limited') throw new FakeHttpError(400, 'invalid_request_error', 'Batch rejected (simulated).', 'invalid_request');
         return json(render(created));
       },
     },

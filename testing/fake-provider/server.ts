@@ -16,7 +16,7 @@ import { openaiRoutes } from './openai-routes';
 import { OPENAI_VARIANTS, variantBaseUrl } from './openai-variants';
 import { FakeHttpError, matchRoute, type Reply, type RequestContext, type Route, type RouteProvider } from './router';
 import type { OpenAIVariantName } from './config';
-import { FakeState, STATUS_READ_TIMES_KEPT, type BatchCounters, type CreatedBatchInfo } from './state';
+import { FakeState, STATUS_READ_TIMES_KEPT, type BatchCounters, type CreatedBatchInfo, type QueueRefusal } from './state';
 import { syncRoutes } from './sync-routes';
 import { webhookControlRoutes, WebhookSender, type WebhookDelivery, type WebhookTarget } from './webhooks';
 import { xaiRoutes } from './xai-routes';
@@ -55,6 +55,8 @@ export interface FakeProvider {
   /** Calls received per route name, faulted ones included. */
   routeCounts(): Record<string, number>;
   createdBatches(): CreatedBatchInfo[];
+  /** Creates refused (or failed at validation) for a full queue (config.queueLimits, outcome queue_limited). */
+  queueRefusals(): QueueRefusal[];
   batch(providerBatchId: string): ReturnType<typeof describeBatch> | undefined;
   state(): ReturnType<typeof describeState>;
   completeNow(providerBatchId: string): boolean;
@@ -122,6 +124,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     },
     routeCounts: () => state.routeCountsRecord(),
     createdBatches: () => state.createdBatches(),
+    queueRefusals: () => state.queueRefusals(),
     batch: (id) => {
       const batch = state.getBatch(id);
       return batch ? describeBatch(state, batch) : undefined;

@@ -4,7 +4,7 @@
  * modules translate to each provider's wire shapes.
  */
 import { randomBytes } from 'node:crypto';
-import { defaultConfig, type BatchRule, type BatchTiming, type FakeConfig, type OutcomeSpec, type ProviderName, type RequestOutcome } from './config';
+import { defaultConfig, type BatchRule, type QueueLimit, type BatchTiming, type FakeConfig, type OutcomeSpec, type ProviderName, type RequestOutcome } from './config';
 import { shortHash } from './random';
 import { snapshot, type Snapshot, type Timeline } from './timeline';
 
@@ -101,6 +101,24 @@ export function nameMetadata(name: string | undefined): Record<string, string> |
   return { name, ...(tagged !== undefined ? { batchkeeper_batch_id: tagged } : {}) };
 }
 
+/** A create the fake refused (or failed at validation) for a full queue. */
+export interface QueueRefusal {
+  provider: ProviderName;
+  model: string;
+  requestCount: number;
+  /** The batch created and failed (OpenAI-shaped providers); null when the create itself was refused. */
+  providerBatchId: string | null;
+  at: string;
+}
+
+/** The fake's token count of a request: one per 4 characters of its JSON params. */
+export function fakeTokens(request: FakeRequest): number {
+  return Math.ceil(JSON.stringify(request.params).length / 4);
+}
+
+/** Providers whose queue refusals fail the batch at validation rather than refusing the create. */
+const FAILS_AT_VALIDATION = new Set<ProviderName>(['openai', 'groq', 'together', 'mistral', 'azure', 'oddball']);
+
 interface StoredOutcome {
   outcome: RequestOutcome;
   remaining: number | null;
@@ -116,6 +134,7 @@ export class FakeState {
   private routeCounts = new Map<string, number>();
   /** Told of every change to a batch's timeline (the webhook sender plans its event from it; webhooks.ts). */
   onBatchChanged?: (batch: FakeBatch) => void;
+  private refusals: QueueRefusal[] = [];
 
   constructor(private readonly initialProcessingMs = 300) {
     this.config = defaultConfig(initialProcessingMs);
@@ -153,12 +172,43 @@ export class FakeState {
     this.files.clear();
     this.keptResultFiles.clear();
     this.routeCounts.clear();
+    this.refusals = [];
   }
 
-  /** Creates a batch, or returns 'rejected' when a batch rule says the create call must fail. */
-  createBatch(input: NewBatch): FakeBatch | 'rejected' {
+  /** Creates refused for a full queue, oldest first. */
+  queueRefusals(): QueueRefusal[] {
+    return [...this.refusals];
+  }
+
+  /** The queue limit a new batch breaks, if any: its tokens and requests on top of the running batches'. */
+  private overQueueLimit(input: NewBatch): QueueLimit | undefined {
+    const limits = (this.config.queueLimits ?? []).filter((limit) => limit.provider === input.provider && (limit.model === undefined || limit.model === input.model));
+    if (limits.length === 0) return undefined;
+    let tokens = input.requests.reduce((sum, request) => sum + fakeTokens(request), 0);
+    let requests = input.requests.length;
+    const now = Date.now();
+    for (const batch of this.batches.values()) {
+      if (batch.provider !== input.provider || batch.model !== input.model || batch.timeline.failed || this.snapshot(batch, now).terminal) continue;
+      tokens += batch.requests.reduce((sum, request) => sum + fakeTokens(request), 0);
+      requests += batch.requests.length;
+    }
+    return limits.find((limit) => (limit.maxEnqueuedTokens !== undefined && tokens > limit.maxEnqueuedTokens)
+      || (limit.maxRequests !== undefined && requests > limit.maxRequests));
+  }
+
+  /**
+   * Creates a batch, or returns 'rejected' when a batch rule says the create call must fail, or 'queue_limited' when
+   * the provider's queue is full and it refuses creates (Anthropic, Gemini; OpenAI-shaped providers create the batch
+   * and fail it at validation instead).
+   */
+  createBatch(input: NewBatch): FakeBatch | 'rejected' | 'queue_limited' {
     const rule = this.takeRule(input);
     if (rule?.outcome === 'rejected') return 'rejected';
+    const queueLimited = rule?.outcome === 'queue_limited' || (input.provider !== 'xai' && this.overQueueLimit(input) !== undefined);
+    if (queueLimited && !FAILS_AT_VALIDATION.has(input.provider)) {
+      this.refusals.push({ provider: input.provider, model: input.model, requestCount: input.requests.length, providerBatchId: null, at: new Date().toISOString() });
+      return 'queue_limited';
+    }
     const id = `${ID_PREFIXES[input.provider] ?? 'batch_'}${randomBytes(12).toString('hex')}`;
     const batch: FakeBatch = {
       id,
@@ -173,7 +223,7 @@ export class FakeState {
         failAfterMs: rule?.failAfterMs ?? null,
         cancelDelayMs: rule?.cancelDelayMs ?? this.config.cancelDelayMs,
         cancelRequestedAt: null,
-        failed: rule?.outcome === 'failed' || (input.validationErrors?.length ?? 0) > 0,
+        failed: rule?.outcome === 'failed' || queueLimited || (input.validationErrors?.length ?? 0) > 0,
         requestCount: input.requests.length,
       },
       metadata: input.metadata ?? null,
@@ -182,15 +232,22 @@ export class FakeState {
       inputFileId: input.inputFileId ?? null,
       validationErrors: input.validationErrors?.length
         ? input.validationErrors
-        : rule?.outcome === 'failed'
-          ? [{ code: 'token_limit_exceeded', message: 'Enqueued token limit reached (simulated batch failure).', line: null }]
-          : [],
+        : queueLimited
+          ? [{
+              code: 'token_limit_exceeded',
+              message: `Enqueued token limit reached for ${input.model} in organization org-fake. Please try again once some in_progress batches have been completed.`,
+              line: null,
+            }]
+          : rule?.outcome === 'failed'
+            ? [{ code: 'invalid_request', message: 'Batch validation failed (simulated batch failure).', line: null }]
+            : [],
       fingerprint: fingerprint(input.model, input.requests),
       counters: { create: 1, retrieve: 0, cancel: 0, results: 0 },
       statusReadAt: [],
     };
     this.batches.set(id, batch);
     this.onBatchChanged?.(batch);
+    if (queueLimited) this.refusals.push({ provider: input.provider, model: input.model, requestCount: input.requests.length, providerBatchId: id, at: new Date().toISOString() });
     return batch;
   }
 

@@ -45,7 +45,7 @@ export function xaiRoutes(state: FakeState): Route[] {
           inputFileId: file.id,
           validationErrors: file.parseErrors,
         });
-        if (created === 'rejected') throw new FakeHttpError(400, 'invalid_argument', 'Batch rejected (simulated).');
+        if (created === 'rejected' || created === 'queue_limited') throw new FakeHttpError(400, 'invalid_argument', 'Batch rejected (simulated).');
         return json(render(created));
       },
     },

@@ -63,7 +63,13 @@ function json<T>(shape: z.ZodType<T>, example: string) {
   });
 }
 
-const price = z.object({ inputPerMTokUsd: z.number().min(0), outputPerMTokUsd: z.number().min(0) }).strict();
+const price = z.object({
+  inputPerMTokUsd: z.number().min(0),
+  outputPerMTokUsd: z.number().min(0),
+  cachedInputPerMTokUsd: z.number().min(0).optional(),
+  cacheWritePerMTokUsd: z.number().min(0).optional(),
+  reasoningPerMTokUsd: z.number().min(0).optional(),
+}).strict();
 const priceTable: z.ZodType<PriceTable> = z.object({
   batchDiscount: z.number().min(0).max(1).optional(),
   models: z.record(z.string(), z.record(z.string(), price)),

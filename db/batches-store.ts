@@ -1,3 +1,4 @@
+import type { ResolvedPrice } from '../domain/prices';
 import type { ClientBase } from 'pg';
 import { isTerminalBatchStatus, TERMINAL_BATCH_STATUSES, type BatchStatus } from '../domain/statuses';
 import type { RequestCounts, ResultSummary } from '../domain/types';
@@ -42,6 +43,10 @@ export interface BatchRecord {
   failureMessage: string | null;
   inputTokens: number;
   outputTokens: number;
+  /** Of inputTokens: read from the prompt cache / written to it; of outputTokens: reasoning (priced apart, see domain/prices.ts). */
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
   /** Submission round: 1, then one more per resubmission of failed requests. */
   round: number;
   maxRequestAttempts: number;
@@ -66,7 +71,8 @@ export interface NewBatch {
 const BATCH_COLUMNS = `id, idempotency_key, workflow_id, provider, model, status, provider_batch_id, provider_status, handler_name,
   metadata, request_count, request_counts, poll_schedule_ms, max_age_ms, poll_count, last_polled_at, next_poll_at, created_at,
   submitted_at, deadline_at, ended_at, results_fetched_at, handler_dispatched_at, failed_at, failure_code, failure_message,
-  input_tokens, output_tokens, round, max_request_attempts, cost_usd, dead_lettered_requests`;
+  input_tokens, output_tokens, round, max_request_attempts, cost_usd, dead_lettered_requests, cached_input_tokens,
+  cache_write_tokens, reasoning_tokens`;
 
 function toBatchRecord(row: Record<string, any>): BatchRecord {
   return {
@@ -98,6 +104,9 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
     failureMessage: row.failure_message,
     inputTokens: Number(row.input_tokens),
     outputTokens: Number(row.output_tokens),
+    cachedInputTokens: Number(row.cached_input_tokens ?? 0),
+    cacheWriteTokens: Number(row.cache_write_tokens ?? 0),
+    reasoningTokens: Number(row.reasoning_tokens ?? 0),
     round: row.round,
     maxRequestAttempts: row.max_request_attempts,
     costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
@@ -315,7 +324,7 @@ export async function completeResults(
     malformedLines: number;
     duplicateLines: number;
     /** Prices per million tokens, already discounted for batch use; null when unknown (cost stays null). */
-    price?: { inputPerMTokUsd: number; outputPerMTokUsd: number } | null;
+    price?: ResolvedPrice | null;
   },
   /** Written with the last statement (the results step's success). */
   also?: StatementPart,
@@ -323,18 +332,23 @@ export async function completeResults(
   await insertUnplannedLeftovers(db, batchId, { status: options.leftoverStatus, message: options.leftoverMessage });
   if (options.price) {
     await db.query(
-      `UPDATE batches SET input_price_per_mtok_usd = $2, output_price_per_mtok_usd = $3 WHERE id = $1`,
-      [batchId, options.price.inputPerMTokUsd, options.price.outputPerMTokUsd],
+      `UPDATE batches SET input_price_per_mtok_usd = $2, output_price_per_mtok_usd = $3, cached_input_price_per_mtok_usd = $4,
+              cache_write_price_per_mtok_usd = $5, reasoning_price_per_mtok_usd = $6
+        WHERE id = $1`,
+      [batchId, options.price.inputPerMTokUsd, options.price.outputPerMTokUsd, options.price.cachedInputPerMTokUsd,
+        options.price.cacheWritePerMTokUsd, options.price.reasoningPerMTokUsd],
     );
   }
   const totals = await outcomeTotals(db, batchId);
   const { rows: rolledUp } = await db.query(
     `UPDATE batches b SET input_tokens = $2, output_tokens = $3, cost_usd = $4::numeric,
+            cached_input_tokens = $8, cache_write_tokens = $9, reasoning_tokens = $10,
             unknown_ids = b.unknown_ids + $5, malformed_lines = b.malformed_lines + $6, duplicate_lines = b.duplicate_lines + $7,
             results_fetched_at = COALESCE(b.results_fetched_at, now()), updated_at = now()
       WHERE b.id = $1
       RETURNING cost_usd, dead_lettered_requests, status, ${ANOMALY_COLUMNS}`,
-    [batchId, totals.inputTokens, totals.outputTokens, totals.costUsd, options.unknownIds, options.malformedLines, options.duplicateLines],
+    [batchId, totals.inputTokens, totals.outputTokens, totals.costUsd, options.unknownIds, options.malformedLines, options.duplicateLines,
+      totals.cachedInputTokens, totals.cacheWriteTokens, totals.reasoningTokens],
   );
   let status: BatchStatus = rolledUp[0].status;
   if (options.finalStatus) {

@@ -15,7 +15,7 @@ import type { ProviderLimits } from '../domain/provider-limits';
 import { ProviderError } from './errors';
 import { retryingFetch } from './http-fetch';
 import { cancelOrReport, hasReadableResults, resultsBody } from './lifecycle';
-import { asRecord, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
+import { asRecord, makeCounts, normaliseStatus, str, geminiUsage, type JsonRecord } from './normalise';
 import { checkedRequests, jsonlChunks } from './requests';
 import { parseResultLines } from './result-lines';
 import { rpcErrorLine } from './rpc-errors';
@@ -255,7 +255,7 @@ function mapResult(record: JsonRecord, customId: string, lineNumber: number): Pr
   if (error) return rpcErrorLine(customId, error);
   const response = asRecord(record.response);
   if (!response) return { kind: 'malformed', customId, lineNumber, errorMessage: 'result has neither response nor error' };
-  const usage = usageFrom(response.usageMetadata, 'promptTokenCount', 'candidatesTokenCount');
+  const usage = geminiUsage(response.usageMetadata);
   return { kind: 'succeeded', customId, result: record.response, ...(usage ? { usage } : {}) };
 }
 

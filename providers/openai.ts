@@ -9,7 +9,7 @@ import { callProvider, classifyStream, badResponse, requireObjectWithId, type Ca
 import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
 import type { ProviderLimits } from '../domain/provider-limits';
 import { cancelOrReport, hasReadableResults, isJsonResponse, resultsBody } from './lifecycle';
-import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
+import { asRecord, count, makeCounts, normaliseStatus, str, openaiUsage, type JsonRecord } from './normalise';
 import { checkedRequests, jsonlChunks } from './requests';
 import { parseResultLines } from './result-lines';
 import { withUploadFile } from './upload-file';
@@ -230,7 +230,7 @@ function mapResultLine(record: JsonRecord, customId: string, lineNumber: number)
   if (response && typeof statusCode === 'number') {
     const body = asRecord(response.body);
     if (statusCode >= 200 && statusCode < 300) {
-      const usage = usageFrom(body?.usage, 'prompt_tokens', 'completion_tokens');
+      const usage = openaiUsage(body?.usage);
       return { kind: 'succeeded', customId, result: response.body, ...(usage ? { usage } : {}) };
     }
     const error = asRecord(body?.error);

@@ -45,9 +45,20 @@ export interface SubmitResult {
   report: ProviderStatusReport;
 }
 
+/**
+ * Token usage of one request, normalised across providers: inputTokens is every input token (cache reads and cache
+ * writes included), outputTokens every output token (reasoning included); the optional counts say how many of them
+ * were billed at another rate (domain/prices.ts).
+ */
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens read from the provider's prompt cache (OpenAI/xAI cached_tokens, Anthropic cache_read_input_tokens, Gemini cachedContentTokenCount). */
+  cachedInputTokens?: number;
+  /** Input tokens written to the prompt cache (Anthropic cache_creation_input_tokens). */
+  cacheWriteTokens?: number;
+  /** Output tokens spent on reasoning (OpenAI/xAI reasoning_tokens, Gemini thoughtsTokenCount). */
+  reasoningTokens?: number;
 }
 
 /** One line of a provider's results, joined by custom id (never by position). */

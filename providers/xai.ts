@@ -12,7 +12,7 @@ import { badResponse, callProvider, requireRecord, type CallContext } from './cl
 import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
 import type { ProviderLimits } from '../domain/provider-limits';
 import { cancelOrReport, hasReadableResults } from './lifecycle';
-import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
+import { asRecord, count, makeCounts, normaliseStatus, str, openaiUsage, type JsonRecord } from './normalise';
 import { batchInputJsonl } from './openai';
 import { rpcErrorLine } from './rpc-errors';
 import { withUploadFile } from './upload-file';
@@ -212,7 +212,7 @@ function mapResult(entry: unknown, position: number): ProviderResultLine {
   if (failed) return rpcErrorLine(customId, error ?? {}, errorMessage);
   const completion = asRecord(asRecord(batchResult?.response)?.chat_get_completion);
   if (!completion) return { kind: 'malformed', customId, lineNumber: position, errorMessage: 'result has neither a completion nor an error' };
-  const usage = usageFrom(completion.usage, 'prompt_tokens', 'completion_tokens');
+  const usage = openaiUsage(completion.usage);
   return { kind: 'succeeded', customId, result: completion, ...(usage ? { usage } : {}) };
 }
 

@@ -118,7 +118,13 @@ function generateContentResponse(batch: FakeBatch, customId: string, params: Rec
   const reply = fakeReply(customId, params);
   return {
     candidates: [{ content: { parts: [{ text: reply.text }], role: 'model' }, finishReason: 'STOP', index: 0 }],
-    usageMetadata: { promptTokenCount: reply.inputTokens, candidatesTokenCount: reply.outputTokens, totalTokenCount: reply.inputTokens + reply.outputTokens },
+    usageMetadata: {
+      promptTokenCount: reply.inputTokens,
+      candidatesTokenCount: reply.outputTokens,
+      totalTokenCount: reply.inputTokens + reply.outputTokens + reply.reasoningTokens,
+      ...(reply.cachedInputTokens ? { cachedContentTokenCount: reply.cachedInputTokens } : {}),
+      ...(reply.reasoningTokens ? { thoughtsTokenCount: reply.reasoningTokens } : {}),
+    },
     modelVersion: batch.model,
     responseId: shortHash(`${batch.id}/${customId}`, 20),
   };

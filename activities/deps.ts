@@ -18,6 +18,8 @@ export interface ActivityDeps {
   taskQueue?: string;
   /** Token prices for cost reporting. */
   prices?: PriceTable;
+  /** For the sweep: drop bodies of batches whose handler ran this many days ago (0 or unset: never). */
+  retentionDays?: number;
   /** Where the steps report metrics; none by default. */
   metrics?: StepMetrics;
 }

@@ -1,6 +1,7 @@
 import { createCancelAtProvider } from './cancel-at-provider';
 import { countedProvider } from './counted-provider';
 import type { ActivityDeps } from './deps';
+import { createDeleteProviderFiles } from './delete-provider-files';
 import { createDispatchHandler } from './dispatch-handler';
 import { createExecuteJob } from './execute-job';
 import { createFetchResults } from './fetch-results';
@@ -34,6 +35,7 @@ export function createActivities(given: ActivityDeps) {
     fetchResults: createFetchResults(deps),
     planResubmission: createPlanResubmission(deps),
     dispatchHandler: createDispatchHandler(deps),
+    deleteProviderFiles: createDeleteProviderFiles(deps),
     recordDeadline: createRecordDeadline(deps),
     recordDeadLetter: createRecordDeadLetter(deps),
     resolveDeadLetterRecord: createResolveDeadLetterRecord(deps),

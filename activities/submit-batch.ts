@@ -32,6 +32,7 @@ export function createSubmitBatch(deps: ActivityDeps) {
           const submission = existing ?? (await provider.submit({
             batchId: part.tag,
             model: batch.model,
+            ...(batch.endpoint ? { endpoint: batch.endpoint } : {}),
             requests: iterateRequestBodies(pool, batch.id, part),
           }));
           const stored = await recordPartSubmitted(pool, part, {
@@ -39,6 +40,7 @@ export function createSubmitBatch(deps: ActivityDeps) {
             status: submission.report.status,
             providerStatus: submission.report.rawStatus,
             counts: submission.report.counts,
+            inputFileId: submission.inputFileId ?? null,
           });
           if (stored) parts[index] = stored;
           else raced = true;

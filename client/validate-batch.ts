@@ -24,6 +24,11 @@ export interface SubmitBatchInput {
    * follow-up provider batch until they have been sent this many times. Default 1 (no resubmission).
    */
   maxRequestAttempts?: number;
+  /**
+   * The provider endpoint every request of the batch goes to, e.g. '/v1/responses' or '/v1/embeddings'; one the
+   * provider supports (its limits' `endpoints`). Default: the worker's configured endpoint (chat completions).
+   */
+  endpoint?: string;
 }
 
 const MAX_METADATA_BYTES = 16 * 1024;
@@ -43,12 +48,21 @@ export function validateSubmitBatch(
   options: { handlers?: readonly string[]; providerLimits?: ProviderLimitsTable } = {},
 ): SubmitBatchInput {
   if (!isPlainObject(input)) throw new ValidationError('input', 'must be an object');
-  const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts } = input;
+  const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts, endpoint } = input;
 
   if (typeof provider !== 'string') throw new ValidationError('provider', 'must be a string');
   const table = options.providerLimits ?? KNOWN_PROVIDER_LIMITS;
   const limits = lookupLimits(table, provider);
   if (!limits) throw new ValidationError('provider', `unknown provider ${JSON.stringify(provider)}; known: ${Object.keys(table).join(', ')}`);
+  if (endpoint !== undefined) {
+    if (typeof endpoint !== 'string') throw new ValidationError('endpoint', 'must be a string such as "/v1/responses"');
+    if (!limits.endpoints || limits.endpoints.length === 0) {
+      throw new ValidationError('endpoint', `${provider} takes one kind of request only; omit endpoint`);
+    }
+    if (!limits.endpoints.includes(endpoint)) {
+      throw new ValidationError('endpoint', `${JSON.stringify(endpoint)} is not an endpoint ${provider} batches support; supported: ${limits.endpoints.join(', ')}`);
+    }
+  }
   if (typeof model !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(model)) {
     throw new ValidationError('model', 'must be a non-empty model name of printable characters (at most 200)');
   }
@@ -111,6 +125,11 @@ export function validateSubmitBatch(
   }
   if (maxRequestAttempts !== undefined && (typeof maxRequestAttempts !== 'number' || !Number.isInteger(maxRequestAttempts) || maxRequestAttempts < 1 || maxRequestAttempts > 10)) {
     throw new ValidationError('maxRequestAttempts', 'must be an integer from 1 to 10');
+  }
+  if (endpoint === '/v1/embeddings') {
+    (requests as { params: Record<string, unknown> }[]).forEach((request, index) => {
+      if (!('input' in request.params)) throw new ValidationError(`requests[${index}].params.input`, 'is required by the embeddings endpoint');
+    });
   }
   return input as unknown as SubmitBatchInput;
 }

@@ -47,6 +47,8 @@ export interface BatchRecord {
   cachedInputTokens: number;
   cacheWriteTokens: number;
   reasoningTokens: number;
+  /** The provider endpoint the batch's requests go to; null: the worker's configured one (chat completions). */
+  endpoint: string | null;
   /** Submission round: 1, then one more per resubmission of failed requests. */
   round: number;
   maxRequestAttempts: number;
@@ -65,6 +67,7 @@ export interface NewBatch {
   pollScheduleMs: number[];
   maxAgeMs: number;
   maxRequestAttempts?: number;
+  endpoint?: string | null;
   requests: readonly NewRequest[];
 }
 
@@ -72,7 +75,7 @@ const BATCH_COLUMNS = `id, idempotency_key, workflow_id, provider, model, status
   metadata, request_count, request_counts, poll_schedule_ms, max_age_ms, poll_count, last_polled_at, next_poll_at, created_at,
   submitted_at, deadline_at, ended_at, results_fetched_at, handler_dispatched_at, failed_at, failure_code, failure_message,
   input_tokens, output_tokens, round, max_request_attempts, cost_usd, dead_lettered_requests, cached_input_tokens,
-  cache_write_tokens, reasoning_tokens`;
+  cache_write_tokens, reasoning_tokens, endpoint`;
 
 function toBatchRecord(row: Record<string, any>): BatchRecord {
   return {
@@ -107,6 +110,7 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
     cachedInputTokens: Number(row.cached_input_tokens ?? 0),
     cacheWriteTokens: Number(row.cache_write_tokens ?? 0),
     reasoningTokens: Number(row.reasoning_tokens ?? 0),
+    endpoint: row.endpoint ?? null,
     round: row.round,
     maxRequestAttempts: row.max_request_attempts,
     costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
@@ -118,11 +122,11 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
 export async function insertBatch(db: ClientBase, batch: NewBatch): Promise<void> {
   await db.query(
     `INSERT INTO batches (id, idempotency_key, workflow_id, provider, model, handler_name, metadata, request_count,
-                          poll_schedule_ms, max_age_ms, max_request_attempts)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+                          poll_schedule_ms, max_age_ms, max_request_attempts, endpoint)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
       batch.id, batch.idempotencyKey, batch.workflowId, batch.provider, batch.model, batch.handlerName, batch.metadata,
-      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs, batch.maxRequestAttempts ?? 1,
+      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs, batch.maxRequestAttempts ?? 1, batch.endpoint ?? null,
     ],
   );
   await insertRequests(db, batch.id, batch.requests);
@@ -413,4 +417,31 @@ export async function listUndispatchedBatchIds(db: Queryable, limit: number): Pr
 export async function countBatchesByProviderAndStatus(db: Queryable): Promise<{ provider: string; status: BatchStatus; count: number }[]> {
   const { rows } = await db.query(`SELECT provider, status, count(*)::int AS n FROM batches GROUP BY provider, status`);
   return rows.map((row) => ({ provider: row.provider, status: row.status, count: row.n }));
+}
+
+/**
+ * Retention: drops the request bodies (params become `{}`) and result bodies (result becomes NULL) of up to `limit`
+ * batches whose handler ran more than `days` days ago, keeping every row, status, error, try count, token count, cost
+ * and event; stamps bodies_purged_at and logs a bodies_purged event per batch. Returns the batches purged.
+ */
+export async function purgeBodiesOlderThan(db: Queryable, days: number, limit: number): Promise<number> {
+  const { rows } = await db.query(
+    `WITH old AS (
+       SELECT id FROM batches
+        WHERE bodies_purged_at IS NULL AND handler_dispatched_at IS NOT NULL
+          AND handler_dispatched_at < now() - make_interval(days => $1::int)
+        ORDER BY handler_dispatched_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+     requests AS (UPDATE batch_requests SET params = '{}'::jsonb WHERE batch_id IN (SELECT id FROM old) RETURNING batch_id),
+     results AS (UPDATE request_results SET result = NULL WHERE batch_id IN (SELECT id FROM old) AND result IS NOT NULL RETURNING batch_id),
+     stamped AS (UPDATE batches SET bodies_purged_at = now() WHERE id IN (SELECT id FROM old) RETURNING id),
+     logged AS (
+       INSERT INTO event_log (subject_kind, subject_id, kind, detail)
+       SELECT 'batch', s.id, 'bodies_purged', jsonb_build_object('retentionDays', $1::int,
+              'requests', (SELECT count(*) FROM requests r WHERE r.batch_id = s.id),
+              'results', (SELECT count(*) FROM results o WHERE o.batch_id = s.id))
+         FROM stamped s RETURNING subject_id)
+     SELECT count(*)::int AS n FROM logged`,
+    [days, limit],
+  );
+  return rows[0].n;
 }

@@ -8,7 +8,7 @@ import type { BatchStatus, JobStatus } from './statuses';
 export type { BatchOutcome, BatchStatus, JobStatus, RequestStatus } from './statuses';
 
 export type SubjectKind = 'batch' | 'job';
-export type BatchStep = 'submit' | 'poll' | 'cancel' | 'fetch_results' | 'dispatch_handler';
+export type BatchStep = 'submit' | 'poll' | 'cancel' | 'fetch_results' | 'dispatch_handler' | 'delete_files';
 export type JobStep = 'execute' | 'notify_failure';
 export type StepName = BatchStep | JobStep;
 
@@ -122,6 +122,11 @@ export interface BatchPlan {
   deadlineAt: string | null;
   resultsFetched: boolean;
   handlerDispatched: boolean;
+  /**
+   * The worker's adapter deletes provider files (OpenAI, xAI, Gemini with deletion on): the workflow then runs the
+   * delete_files step after the handler. Absent in plans recorded before the step existed.
+   */
+  deletesProviderFiles?: boolean;
   retry: Record<BatchStep, RetrySettings>;
 }
 

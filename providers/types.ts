@@ -37,12 +37,23 @@ export interface SubmitInput {
   /** batchkeeper's own batch id; adapters tag the provider batch with it where the provider has metadata. */
   batchId: string;
   model: string;
+  /** The batch's endpoint (e.g. '/v1/responses'); the adapter's configured endpoint when absent. */
+  endpoint?: string;
   requests: AsyncIterable<ProviderRequest> | Iterable<ProviderRequest>;
 }
 
 export interface SubmitResult {
   providerBatchId: string;
   report: ProviderStatusReport;
+  /** The input file uploaded for this batch, when there is one (kept so it can be deleted later). */
+  inputFileId?: string;
+}
+
+/** What deleteFiles is told about one provider batch. */
+export interface DeleteFilesInput {
+  providerBatchId: string;
+  /** The input file stored at submission, when known. */
+  inputFileId: string | null;
 }
 
 /**
@@ -94,4 +105,10 @@ export interface BatchProvider {
    */
   streamResults(providerBatchId: string): AsyncIterable<ProviderResultLine[]>;
   cancel(providerBatchId: string): Promise<ProviderStatusReport>;
+  /**
+   * Deletes the provider batch's files (input, output, error) once its results are stored. Idempotent: a file that
+   * is already gone counts as deleted. Absent where the provider keeps no files (Anthropic) or deletion is off.
+   * Returns how many files this call deleted.
+   */
+  deleteFiles?(input: DeleteFilesInput): Promise<{ deleted: number }>;
 }

@@ -34,6 +34,8 @@ export interface BatchkeeperWorkerOptions {
   retry?: RetryConfig;
   /** Token prices for cost reporting. */
   prices?: PriceTable;
+  /** The sweep drops request and result bodies of batches whose handler ran this many days ago; 0 or unset: never. */
+  retentionDays?: number;
   /** The workflow code; default the bundle shipped with the package (or, in a checkout, one built at start). */
   workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
@@ -78,6 +80,7 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
       jobExecutors: options.jobExecutors,
       retry: options.retry,
       prices: options.prices,
+      retentionDays: options.retentionDays,
       metrics: options.metrics,
       temporal: new Client({ connection: options.connection, namespace, dataConverter: options.dataConverter, plugins: clientPlugins }),
       taskQueue: options.taskQueue,

@@ -12,6 +12,7 @@ export type LogFormat = 'json' | 'text';
 /** Activity types of batchkeeper's steps, as step names (the step of a line from a step's activity). */
 const STEP_OF_ACTIVITY: Record<string, string> = {
   submitBatch: 'submit', pollBatch: 'poll', cancelAtProvider: 'cancel', fetchResults: 'fetch_results', dispatchHandler: 'dispatch_handler',
+  deleteProviderFiles: 'delete_files',
   executeJob: 'execute',
 };
 

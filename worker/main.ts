@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       jobExecutors,
       retry: settings.retry,
       prices: settings.prices,
+      retentionDays: settings.retentionDays,
       maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivityTaskExecutions,
       maxConcurrentWorkflowTaskExecutions: settings.maxConcurrentWorkflowTaskExecutions,
       maxCachedWorkflows: settings.maxCachedWorkflows,

@@ -8,7 +8,7 @@
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  allHandlersFinished, condition, continueAsNew, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { StatusView } from '../activities';
 import {
@@ -28,7 +28,14 @@ const TIMEOUTS = {
   cancel: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '30 seconds' },
   fetch_results: { startToCloseTimeout: '1 hour', heartbeatTimeout: '30 seconds' },
   dispatch_handler: { startToCloseTimeout: '15 minutes', heartbeatTimeout: '30 seconds' },
+  delete_files: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' },
 } as const;
+
+/**
+ * Runs recorded before the provider-file deletion step replay without it; new runs of providers with files record
+ * this marker (Anthropic batches, which have none, record no marker and run no step).
+ */
+const DELETE_PROVIDER_FILES = 'delete-provider-files';
 
 const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
 /** Longest poll interval while waiting for a cancelled batch to settle (the schedule's first entry if shorter). */
@@ -114,7 +121,10 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     state.deadlineAt = plan.deadlineAt ?? undefined;
     refresh();
   }
-  if (plan.handlerDispatched) return finish();
+  if (plan.handlerDispatched) {
+    await deleteProviderFiles();
+    return finish();
+  }
 
   let expiredAtDeadline = false;
   const settlePollMs = Math.min(MAX_SETTLE_POLL_MS, pollDelayMs(plan.pollScheduleMs, 0));
@@ -216,7 +226,19 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     a.dispatchHandler({ batchId }),
   );
   if (!dispatched.ok) return discard(dispatched.deadLetter.deadLetterId);
+  await deleteProviderFiles();
   return finish();
+
+  /**
+   * 6. The provider's copies of the files (input, output, error) go once results are stored and the handler ran.
+   * A dead letter here is requeued or discarded like any other; discarding leaves the files and never fails the batch.
+   */
+  async function deleteProviderFiles(): Promise<void> {
+    if (!plan.deletesProviderFiles || !patched(DELETE_PROVIDER_FILES)) return;
+    await runner.run('delete_files', plan.retry.delete_files ?? plan.retry.fetch_results, TIMEOUTS.delete_files, (a) =>
+      a.deleteProviderFiles({ batchId }),
+    );
+  }
 
   function applyStatus(view: Pick<StatusView, 'status' | 'counts'>): void {
     state.status = view.status;

@@ -75,6 +75,8 @@ export interface TestEnvironmentOptions {
   jobExecutors?: JobExecutorRegistry;
   retry?: RetryConfig;
   prices?: PriceTable;
+  /** BATCHKEEPER_RETENTION_DAYS of the worker's sweep. */
+  retentionDays?: number;
   startWorker?: boolean;
   fakeProcessingMs?: number;
   /** More providers (Gemini, xAI, OpenAI-compatible...) beside openai and anthropic, pointed at this fake. */
@@ -121,6 +123,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions = {}
         jobExecutors: options.jobExecutors,
         retry: options.retry,
         prices: options.prices,
+        retentionDays: options.retentionDays,
         workflowBundle: await sharedWorkflowBundle(),
       });
       env.worker = worker;

@@ -73,6 +73,12 @@ function batchOutput(state: FakeState, batch: FakeBatch, current: Snapshot) {
   return { inlinedResponses: { inlinedResponses } };
 }
 
+/** The responses file a finished file-input batch has (none while it runs, for inline input, or with no results). */
+export function geminiResponsesFiles(state: FakeState, batch: FakeBatch): string[] {
+  const current = state.snapshot(batch);
+  return current.terminal && batch.inputFileId && resultIndices(state, batch, current).length > 0 ? [responsesFileName(batch)] : [];
+}
+
 /** Lines of the responses file: `{key, response}` or `{key, error}`. */
 export function* responsesFileLines(state: FakeState, batch: FakeBatch, current: Snapshot): Generator<string> {
   for (const index of resultIndices(state, batch, current)) {

@@ -9,6 +9,7 @@ import { anthropicRoutes } from './anthropic-routes';
 import type { FakeConfig, OutcomeSpec } from './config';
 import { applyBatchControl, controlRoutes, describeBatch, describeState, validateOutcomes, type BatchControl } from './control-routes';
 import { errorReply, faultBody, hasApiKey, unauthorized } from './error-bodies';
+import { fileLedger, type FileLedger } from './file-ledger';
 import { FaultInjector, type FaultRatesSpec, type FaultSpec } from './faults';
 import { geminiRoutes } from './gemini-routes';
 import { readBody, sendReply } from './http-io';
@@ -53,6 +54,8 @@ export interface FakeProvider {
   /** Calls received per route name, faulted ones included. */
   routeCounts(): Record<string, number>;
   createdBatches(): CreatedBatchInfo[];
+  /** Files each provider still holds (input uploads, result files) and those deleted through its DELETE route. */
+  files(): FileLedger;
   batch(providerBatchId: string): ReturnType<typeof describeBatch> | undefined;
   state(): ReturnType<typeof describeState>;
   completeNow(providerBatchId: string): boolean;
@@ -112,6 +115,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     },
     routeCounts: () => state.routeCountsRecord(),
     createdBatches: () => state.createdBatches(),
+    files: () => fileLedger(state),
     batch: (id) => {
       const batch = state.getBatch(id);
       return batch ? describeBatch(state, batch) : undefined;

@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ValidationError } from '../client/errors';
+import { loadConfig } from '../config/load';
+import { OpenAIBatchProvider } from '../providers/openai';
 import { createTestEnvironment, FAST_SCHEDULE_MS, TEST_API_KEY, type TestEnvironment } from './support/environment';
 import { createRecordingTables, handlers } from './support/recording-handlers';
 
@@ -182,4 +184,27 @@ test('endpoint per batch is validated per provider before anything is written', 
   }
   const { rows: afterRows } = await env.pool.query('SELECT count(*)::int AS n FROM batches');
   assert.equal(afterRows[0].n, before[0].n, 'nothing written');
+});
+
+test('configuration: deletion, file expiry, retention and the price rates from the environment', () => {
+  const base = { OPENAI_API_KEY: 'k', XAI_API_KEY: 'x', DATABASE_URL: 'postgres://localhost/db' };
+  const defaults = loadConfig(base, ['providers', 'worker']);
+  assert.deepEqual(defaults.providers.openai, { apiKey: 'k' }, 'defaults live in the adapters: deletion on, 7-day expiry');
+  assert.equal(defaults.worker.retentionDays, 0, 'retention off by default');
+  assert.equal(new OpenAIBatchProvider({ apiKey: 'k' }).deleteFiles !== undefined, true);
+
+  const set = loadConfig({
+    ...base, BATCHKEEPER_DELETE_PROVIDER_FILES: '0', BATCHKEEPER_PROVIDER_FILE_EXPIRY_S: '0', BATCHKEEPER_RETENTION_DAYS: '90',
+    BATCHKEEPER_PRICES: JSON.stringify({ models: { openai: { m: { inputPerMTokUsd: 1, outputPerMTokUsd: 2, cachedInputPerMTokUsd: 0.1, reasoningPerMTokUsd: 3 } } } }),
+  }, ['providers', 'worker']);
+  assert.deepEqual(set.providers.openai, { apiKey: 'k', deleteFiles: false, fileExpirySeconds: 0 });
+  assert.deepEqual(set.providers.xai, { apiKey: 'x', deleteFiles: false });
+  assert.equal(set.worker.retentionDays, 90);
+  assert.equal(set.worker.prices?.models.openai?.m?.cachedInputPerMTokUsd, 0.1);
+  assert.equal(new OpenAIBatchProvider(set.providers.openai!).deleteFiles, undefined, 'deletion off: no deleteFiles at all');
+
+  assert.throws(() => loadConfig({ ...base, BATCHKEEPER_PROVIDER_FILE_EXPIRY_S: '60' }, ['providers']), /BATCHKEEPER_PROVIDER_FILE_EXPIRY_S must be 0 or from 3600 to 2592000 \(got 60\)/);
+  assert.throws(() => loadConfig({ ...base, BATCHKEEPER_RETENTION_DAYS: 'a week' }, ['worker']), /BATCHKEEPER_RETENTION_DAYS/);
+  assert.throws(() => loadConfig({ ...base, BATCHKEEPER_PRICES: '{"models":{"openai":{"m":{"inputPerMTokUsd":1,"outputPerMTokUsd":2,"cachedPerMTok":1}}}}' }, ['worker']), /BATCHKEEPER_PRICES/);
+  assert.throws(() => new OpenAIBatchProvider({ apiKey: 'k', fileExpirySeconds: 10 }), /fileExpirySeconds must be 0 or a whole number from 3600 to 2592000/);
 });

@@ -54,21 +54,24 @@ export function isJsonResponse(response: Response): boolean {
 
 /**
  * Deletes each file once (ids repeated or absent are skipped); a file the provider no longer has (404) counts as
- * deleted, so a retried or repeated deletion succeeds. Any other failure is thrown (the step retries it).
+ * deleted, so a retried or repeated deletion succeeds. Every file is tried even when one fails, then the first other
+ * failure is thrown (the step retries it, and finds the files deleted this time gone).
  */
 export async function deleteEach(
   ctx: CallContext, ids: readonly (string | null | undefined)[], remove: (id: string) => Promise<unknown>,
 ): Promise<{ deleted: number }> {
   let deleted = 0;
+  let failure: unknown;
   for (const id of new Set(ids.filter((value): value is string => typeof value === 'string' && value !== ''))) {
     try {
       await callProvider(ctx, () => remove(id));
       deleted += 1;
     } catch (err) {
       if (err instanceof ProviderError && err.details.httpStatus === 404) continue;
-      throw err;
+      failure ??= err;
     }
   }
+  if (failure !== undefined) throw failure;
   return { deleted };
 }
 

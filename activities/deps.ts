@@ -21,6 +21,8 @@ export interface ActivityDeps {
   prices?: PriceTable;
   /** Admission budgets per provider and model (BATCHKEEPER_ADMISSION); none by default: every batch is admitted. */
   admission?: AdmissionConfig;
+  /** For the sweep: drop bodies of batches whose handler ran this many days ago (0 or unset: never). */
+  retentionDays?: number;
   /** Where the steps report metrics; none by default. */
   metrics?: StepMetrics;
 }

@@ -3,6 +3,7 @@ import { createCancelAtProvider } from './cancel-at-provider';
 import { createCompleteStragglers } from './complete-stragglers';
 import { countedProvider } from './counted-provider';
 import type { ActivityDeps } from './deps';
+import { createDeleteProviderFiles } from './delete-provider-files';
 import { createDispatchHandler } from './dispatch-handler';
 import { createExecuteJob } from './execute-job';
 import { createFetchResults } from './fetch-results';
@@ -44,6 +45,7 @@ export function createActivities(given: ActivityDeps) {
     planResubmission: createPlanResubmission(deps),
     completeStragglers: createCompleteStragglers(deps),
     dispatchHandler: createDispatchHandler(deps),
+    deleteProviderFiles: createDeleteProviderFiles(deps),
     recordDeadline: createRecordDeadline(deps),
     recordDeadLetter: createRecordDeadLetter(deps),
     resolveDeadLetterRecord: createResolveDeadLetterRecord(deps),

@@ -5,7 +5,7 @@ import type { BatchPlan, BatchStep, RetrySettings } from '../domain/types';
 import { batchLookup } from './batch-lookup';
 import type { ActivityDeps } from './deps';
 
-const BATCH_STEPS: BatchStep[] = ['submit', 'poll', 'cancel', 'fetch_results', 'complete_stragglers', 'dispatch_handler'];
+const BATCH_STEPS: BatchStep[] = ['submit', 'poll', 'cancel', 'fetch_results', 'complete_stragglers', 'dispatch_handler', 'delete_files'];
 
 /** What the workflow needs to run (or resume) a batch, with every step's retry settings resolved. */
 export function createLoadBatchPlan(deps: ActivityDeps) {
@@ -29,6 +29,8 @@ export function createLoadBatchPlan(deps: ActivityDeps) {
       deadlineAt: batch.deadlineAt?.toISOString() ?? null,
       resultsFetched: batch.resultsFetchedAt !== null,
       handlerDispatched: batch.handlerDispatchedAt !== null,
+      // Not lookup.provider(): a plan must load even when the provider is not configured here (a later step says so).
+      deletesProviderFiles: deps.providers.get(batch.provider)?.deleteFiles !== undefined,
       retry,
       ...(batch.stragglers ? { stragglers: batch.stragglers, submittedAt: batch.submittedAt?.toISOString() ?? null } : {}),
       admission: {

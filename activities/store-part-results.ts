@@ -5,7 +5,7 @@ import { markPartResultsFetched, type ProviderBatchRecord } from '../db/provider
 import { partPositions } from '../db/requests-store';
 import { ResultsCopy, type StoredOutcome } from '../db/results-store';
 import { jsonForStorage, storableDiagnostic } from '../domain/storable-text';
-import type { ProviderResultLine } from '../providers/types';
+import type { ProviderResultLine, TokenUsage } from '../providers/types';
 
 /** What one part's results held beyond one line per request; stored as a results_anomalies event when not all 0. */
 export interface ResultAnomalies {
@@ -103,7 +103,7 @@ export async function storePartResults(
 function toStoredOutcome(line: ProviderResultLine): StoredOutcome | null {
   switch (line.kind) {
     case 'succeeded': {
-      const tokens = { inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens };
+      const tokens = storedTokens(line.usage);
       const { json, unstorable } = jsonForStorage(line.result, 'result');
       if (unstorable) {
         return {
@@ -121,7 +121,14 @@ function toStoredOutcome(line: ProviderResultLine): StoredOutcome | null {
       return {
         customId: line.customId, status: line.kind, errorCode: storableDiagnostic(line.errorCode),
         errorMessage: storableDiagnostic(line.errorMessage), retryable: line.retryable,
-        inputTokens: line.usage?.inputTokens, outputTokens: line.usage?.outputTokens,
+        ...storedTokens(line.usage),
       };
   }
+}
+
+function storedTokens(usage: TokenUsage | undefined): Pick<StoredOutcome, 'inputTokens' | 'outputTokens' | 'cachedInputTokens' | 'cacheWriteTokens' | 'reasoningTokens'> {
+  return {
+    inputTokens: usage?.inputTokens, outputTokens: usage?.outputTokens, cachedInputTokens: usage?.cachedInputTokens,
+    cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
+  };
 }

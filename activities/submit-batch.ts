@@ -37,6 +37,7 @@ export function createSubmitBatch(deps: ActivityDeps) {
             submission = existing ?? (await provider.submit({
               batchId: part.tag,
               model: batch.model,
+              ...(batch.endpoint ? { endpoint: batch.endpoint } : {}),
               requests: iterateRequestBodies(pool, batch.id, part),
             }));
           } catch (error) {
@@ -58,6 +59,7 @@ export function createSubmitBatch(deps: ActivityDeps) {
             status: submission.report.status,
             providerStatus: submission.report.rawStatus,
             counts: submission.report.counts,
+            inputFileId: submission.inputFileId ?? null,
           });
           if (stored) parts[index] = stored;
           else raced = true;

@@ -3,7 +3,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { batchStateQuery, pollNowSignal } from '../domain/definitions';
 import { isTerminalBatchStatus } from '../domain/statuses';
 import { startSubjectWorkflow } from '../domain/workflow-start';
-import { getBatch, listUndispatchedBatchIds } from '../db/batches-store';
+import { getBatch, listUndispatchedBatchIds, purgeBodiesOlderThan } from '../db/batches-store';
 import { appendEvent } from '../db/events-store';
 import { getJob, listUnfinishedJobIds } from '../db/jobs-store';
 import { releaseFinishedAdmissions } from './admission';
@@ -28,7 +28,12 @@ export interface SweepResult {
   permitsReleased?: number;
   failed: number;
   failures: { id: string; error: string }[];
+  /** Batches whose request and result bodies retention dropped this run (BATCHKEEPER_RETENTION_DAYS). */
+  bodiesPurged?: number;
 }
+
+/** Batches retention purges per statement; the sweep repeats until none is left. */
+const PURGE_PAGE = 200;
 
 /** How long past its deadline a running batch may go before the sweep wakes it. */
 const DEADLINE_GRACE_MS = 60_000;
@@ -119,6 +124,14 @@ export function createSweepOrphans(deps: ActivityDeps) {
       }
     }
     result.failures = result.failures.slice(0, 50);
+    if (deps.retentionDays && deps.retentionDays > 0) {
+      result.bodiesPurged = 0;
+      for (let purged = PURGE_PAGE; purged === PURGE_PAGE;) {
+        purged = await purgeBodiesOlderThan(pool, deps.retentionDays, PURGE_PAGE);
+        result.bodiesPurged += purged;
+        Context.current().heartbeat({ bodiesPurged: result.bodiesPurged });
+      }
+    }
     return result;
   };
 }

@@ -125,7 +125,7 @@ export function workflowFilter(kind: 'batch' | 'job', values: Values, taskQueue:
 
 // ---- Dead-letter filters ----
 
-const STEPS = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler', 'execute', 'notify_failure'] as const;
+const STEPS = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler', 'delete_files', 'execute', 'notify_failure'] as const;
 
 export const DEAD_LETTER_FILTER_OPTIONS: Record<string, OptionSpec> = {
   kind: { type: 'string', value: 'batch|job', description: 'only batches or only jobs' },

@@ -117,6 +117,7 @@ export class BatchkeeperClient {
         maxAgeMs: valid.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
         maxRequestAttempts: valid.maxRequestAttempts ?? 1,
         stragglers: valid.stragglers ?? null,
+        endpoint: valid.endpoint ?? null,
         requests: valid.requests,
       });
     } catch (error) {
@@ -285,6 +286,7 @@ function assertSameSubmission(batch: BatchRecord, input: SubmitBatchInput, key: 
   if (batch.provider !== input.provider) differences.push(`provider ${batch.provider}`);
   if (batch.model !== input.model) differences.push(`model ${batch.model}`);
   if (batch.requestCount !== input.requests.length) differences.push(`${batch.requestCount} requests`);
+  if ((batch.endpoint ?? undefined) !== input.endpoint) differences.push(`endpoint ${batch.endpoint ?? 'default'}`);
   if (differences.length) throw new IdempotencyConflictError(key, `stored batch has ${differences.join(', ')}`);
 }
 

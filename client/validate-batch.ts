@@ -33,6 +33,11 @@ export interface SubmitBatchInput {
    * batch is cancelled and the handler sees one merged result set.
    */
   stragglers?: StragglerPolicy;
+  /**
+   * The provider endpoint every request of the batch goes to, e.g. '/v1/responses' or '/v1/embeddings'; one the
+   * provider supports (its limits' `endpoints`). Default: the worker's configured endpoint (chat completions).
+   */
+  endpoint?: string;
 }
 
 /** Providers whose adapters have a synchronous API for the straggler fallback. */
@@ -74,12 +79,21 @@ export function validateSubmitBatch(
   options: { handlers?: readonly string[]; providerLimits?: ProviderLimitsTable } = {},
 ): SubmitBatchInput {
   if (!isPlainObject(input)) throw new ValidationError('input', 'must be an object');
-  const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts, stragglers } = input;
+  const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts, stragglers, endpoint } = input;
 
   if (typeof provider !== 'string') throw new ValidationError('provider', 'must be a string');
   const table = options.providerLimits ?? KNOWN_PROVIDER_LIMITS;
   const limits = lookupLimits(table, provider);
   if (!limits) throw new ValidationError('provider', `unknown provider ${JSON.stringify(provider)}; known: ${Object.keys(table).join(', ')}`);
+  if (endpoint !== undefined) {
+    if (typeof endpoint !== 'string') throw new ValidationError('endpoint', 'must be a string such as "/v1/responses"');
+    if (!limits.endpoints || limits.endpoints.length === 0) {
+      throw new ValidationError('endpoint', `${provider} takes one kind of request only; omit endpoint`);
+    }
+    if (!limits.endpoints.includes(endpoint)) {
+      throw new ValidationError('endpoint', `${JSON.stringify(endpoint)} is not an endpoint ${provider} batches support; supported: ${limits.endpoints.join(', ')}`);
+    }
+  }
   if (typeof model !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(model)) {
     throw new ValidationError('model', 'must be a non-empty model name of printable characters (at most 200)');
   }
@@ -144,6 +158,11 @@ export function validateSubmitBatch(
     throw new ValidationError('maxRequestAttempts', 'must be an integer from 1 to 10');
   }
   if (stragglers !== undefined) validateStragglers(stragglers, provider, typeof maxAgeMs === 'number' ? maxAgeMs : DEFAULT_MAX_AGE_MS);
+  if (endpoint === '/v1/embeddings') {
+    (requests as { params: Record<string, unknown> }[]).forEach((request, index) => {
+      if (!('input' in request.params)) throw new ValidationError(`requests[${index}].params.input`, 'is required by the embeddings endpoint');
+    });
+  }
   return input as unknown as SubmitBatchInput;
 }
 

@@ -37,6 +37,8 @@ export interface TemporalConfig {
 export interface WorkerConfig {
   handlersModule?: string;
   prices?: PriceTable;
+  /** Days after its handler ran that a batch's bodies are dropped by the sweep; 0 = never. */
+  retentionDays: number;
   retry?: RetryConfig;
   admission?: AdmissionConfig;
   installSchedules: boolean;
@@ -148,6 +150,7 @@ export function loadConfig<G extends ConfigGroup>(env: Env = process.env, groups
     config.worker = {
       handlersModule: get('BATCHKEEPER_HANDLERS_MODULE'),
       prices: get('BATCHKEEPER_PRICES'),
+      retentionDays: get('BATCHKEEPER_RETENTION_DAYS') ?? 0,
       retry: retryDefaults ? { defaults: retryDefaults } : undefined,
       admission: get('BATCHKEEPER_ADMISSION'),
       installSchedules: get('BATCHKEEPER_INSTALL_SCHEDULES') ?? false,
@@ -193,10 +196,17 @@ function providersConfig(
   problems: string[],
 ): ProvidersConfig & { limits: ProviderLimitsTable } {
   const timeoutMs = get('BATCHKEEPER_PROVIDER_TIMEOUT_MS');
+  // Only settings that differ from the adapters' defaults (deletion on, OpenAI's 7-day expiry) are passed on.
+  const keepFiles = get('BATCHKEEPER_DELETE_PROVIDER_FILES') === false ? { deleteFiles: false } : {};
+  const expiry = get('BATCHKEEPER_PROVIDER_FILE_EXPIRY_S');
+  if (expiry !== undefined && expiry > 0 && expiry < 3600) {
+    problems.push(`BATCHKEEPER_PROVIDER_FILE_EXPIRY_S must be 0 or from 3600 to 2592000 (got ${expiry})`);
+  }
   const keyed = (apiKey: string | undefined, baseURL: string | undefined) =>
-    apiKey ? { apiKey, ...(baseURL ? { baseURL } : {}), ...(timeoutMs ? { timeoutMs } : {}) } : undefined;
+    apiKey ? { apiKey, ...(baseURL ? { baseURL } : {}), ...(timeoutMs ? { timeoutMs } : {}), ...keepFiles } : undefined;
   const config: ProvidersConfig = {};
-  const openai = keyed(get('OPENAI_API_KEY'), get('OPENAI_BASE_URL'));
+  const openaiKeyed = keyed(get('OPENAI_API_KEY'), get('OPENAI_BASE_URL'));
+  const openai = openaiKeyed && expiry !== undefined ? { ...openaiKeyed, fileExpirySeconds: expiry } : openaiKeyed;
   const anthropic = keyed(get('ANTHROPIC_API_KEY'), get('ANTHROPIC_BASE_URL'));
   const gemini = keyed(get('GEMINI_API_KEY'), get('GEMINI_BASE_URL'));
   const xai = keyed(get('XAI_API_KEY'), get('XAI_BASE_URL'));
@@ -207,7 +217,7 @@ function providersConfig(
   const entries: OpenAICompatibleEntry[] = get('BATCHKEEPER_OPENAI_COMPATIBLE') ?? [];
   const compatible = entries.flatMap(({ apiKeyEnv, ...entry }) => {
     const apiKey = env[apiKeyEnv];
-    return apiKey ? [{ ...entry, apiKey, ...(timeoutMs ? { timeoutMs } : {}) }] : [];
+    return apiKey ? [{ ...keepFiles, ...entry, apiKey, ...(timeoutMs ? { timeoutMs } : {}) }] : [];
   });
   const names = entries.map((entry) => entry.name);
   const repeated = names.find((name, index) => names.indexOf(name) !== index);

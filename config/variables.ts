@@ -64,7 +64,13 @@ function json<T>(shape: z.ZodType<T>, example: string) {
   });
 }
 
-const price = z.object({ inputPerMTokUsd: z.number().min(0), outputPerMTokUsd: z.number().min(0) }).strict();
+const price = z.object({
+  inputPerMTokUsd: z.number().min(0),
+  outputPerMTokUsd: z.number().min(0),
+  cachedInputPerMTokUsd: z.number().min(0).optional(),
+  cacheWritePerMTokUsd: z.number().min(0).optional(),
+  reasoningPerMTokUsd: z.number().min(0).optional(),
+}).strict();
 const priceTable: z.ZodType<PriceTable> = z.object({
   batchDiscount: z.number().min(0).max(1).optional(),
   models: z.record(z.string(), z.record(z.string(), price)),
@@ -99,6 +105,8 @@ const openaiCompatibleEntry = z.object({
   apiVersion: z.string().optional(),
   endpoint: z.string().optional(),
   completionWindow: z.string().optional(),
+  deleteFiles: z.boolean().optional(),
+  fileExpirySeconds: z.number().int().min(3600).max(2_592_000).optional(),
 }).strict();
 export type OpenAICompatibleEntry = z.infer<typeof openaiCompatibleEntry>;
 
@@ -141,14 +149,16 @@ export const VARIABLES = {
   XAI_BASE_URL: providerUrl('xAI', 'http://127.0.0.1:4010/v1'),
   BATCHKEEPER_OPENAI_COMPATIBLE: {
     group: 'providers', schema: json(z.array(openaiCompatibleEntry), '[{"name":"groq","baseURL":"https://api.groq.com/openai/v1","apiKeyEnv":"GROQ_API_KEY"}]'),
-    description: 'OpenAI-compatible batch APIs, each under its own name: a JSON array of {name, baseURL, apiKeyEnv, apiVersion?, endpoint?, completionWindow?}; the key is read from the variable apiKeyEnv names, and an entry whose key is unset is skipped.',
+    description: 'OpenAI-compatible batch APIs, each under its own name: a JSON array of {name, baseURL, apiKeyEnv, apiVersion?, endpoint?, completionWindow?, deleteFiles?, fileExpirySeconds?}; the key is read from the variable apiKeyEnv names, and an entry whose key is unset is skipped.',
   },
   BATCHKEEPER_PROVIDER_TIMEOUT_MS: { group: 'providers', schema: integer(100, 600_000), default: '60000', description: 'Per-request timeout of every provider call (headers; result downloads stream past it).' },
+  BATCHKEEPER_DELETE_PROVIDER_FILES: { group: 'providers', schema: flag, default: '1', description: 'Delete a batch\'s files at the provider (input, output and error files of OpenAI, xAI, Gemini) once its results are stored and its handler ran; 0 keeps them (an OpenAI-compatible entry\'s deleteFiles overrides it).' },
+  BATCHKEEPER_PROVIDER_FILE_EXPIRY_S: { group: 'providers', schema: integer(0, 2_592_000), default: '604800', description: 'OpenAI `expires_after` of uploaded input files and `output_expires_after` of output and error files, in seconds (3600 to 2592000); 0 sends none. OpenAI-compatible entries send it only with their own fileExpirySeconds.' },
 
   BATCHKEEPER_HANDLERS_MODULE: { group: 'worker', schema: text, description: 'Module (path) exporting `handlers` and/or `jobExecutors` that the stock worker registers beside its examples.' },
   BATCHKEEPER_PRICES: {
     group: 'worker', schema: json(priceTable, '{"batchDiscount":0.5,"models":{"openai":{"gpt-4o-mini":{"inputPerMTokUsd":0.15,"outputPerMTokUsd":0.6}}}}'),
-    description: 'Token list prices per million tokens by provider and model (JSON) for `cost_usd`; the batch discount (default 0.5) is applied.',
+    description: 'Token list prices per million tokens by provider and model (JSON) for `cost_usd`: `inputPerMTokUsd`, `outputPerMTokUsd`, optional `cachedInputPerMTokUsd`, `cacheWritePerMTokUsd`, `reasoningPerMTokUsd` (else input and output prices); the batch discount (default 0.5) is applied.',
   },
   BATCHKEEPER_RETRY_DEFAULTS: {
     group: 'worker', schema: json(retrySettings, '{"maximumAttempts":10,"initialIntervalMs":1000,"backoffCoefficient":2,"maximumIntervalMs":300000}'),
@@ -158,6 +168,7 @@ export const VARIABLES = {
     group: 'worker', schema: json(admission, '{"budgets":{"openai":{"gpt-4o-mini":{"maxEnqueuedTokens":2000000}},"anthropic":{"*":{"maxRequests":100000}}},"recheckMs":30000,"queueLimitBackoff":{"initialMs":60000,"maxMs":1800000}}'),
     description: 'Admission control (JSON): budgets per provider and model (`*`: one budget for all models of the provider) of maxEnqueuedTokens, maxRequests and maxOpenBatches; a batch over budget waits `queued` and is submitted when capacity frees, oldest first. recheckMs (default 30000) and queueLimitBackoff (default 60 s doubling to 30 min, after a provider refused a batch for a full queue). Unset: no budgets (queue-limit refusals still back off). Give every worker the same value.',
   },
+  BATCHKEEPER_RETENTION_DAYS: { group: 'worker', schema: integer(0, 36_500), default: '0', description: 'Drop request and result bodies of batches whose handler ran more than this many days ago (rows, statuses, try counts, tokens, costs and events are kept); applied by the hourly sweep. 0: keep bodies forever.' },
   BATCHKEEPER_INSTALL_SCHEDULES: { group: 'worker', schema: flag, default: '0', description: 'Install (or update) the hourly recovery sweep schedule when the worker starts.' },
   BATCHKEEPER_STARTUP_TIMEOUT_MS: { group: 'worker', schema: integer(0, 86_400_000), default: '120000', description: 'How long a starting worker waits for PostgreSQL and Temporal before it exits.' },
   BATCHKEEPER_MAX_CONCURRENT_ACTIVITIES: { group: 'worker', schema: integer(1, 10_000), default: '100', description: 'Activities one worker runs at once.' },

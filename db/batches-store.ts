@@ -1,3 +1,4 @@
+import type { ResolvedPrice } from '../domain/prices';
 import type { ClientBase } from 'pg';
 import { isTerminalBatchStatus, TERMINAL_BATCH_STATUSES, type BatchStatus } from '../domain/statuses';
 import type { RequestCounts, ResultSummary, StragglerPolicy } from '../domain/types';
@@ -42,6 +43,12 @@ export interface BatchRecord {
   failureMessage: string | null;
   inputTokens: number;
   outputTokens: number;
+  /** Of inputTokens: read from the prompt cache / written to it; of outputTokens: reasoning (priced apart, see domain/prices.ts). */
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  /** The provider endpoint the batch's requests go to; null: the worker's configured one (chat completions). */
+  endpoint: string | null;
   /** Submission round: 1, then one more per resubmission of failed requests. */
   round: number;
   maxRequestAttempts: number;
@@ -63,13 +70,15 @@ export interface NewBatch {
   maxAgeMs: number;
   maxRequestAttempts?: number;
   stragglers?: StragglerPolicy | null;
+  endpoint?: string | null;
   requests: readonly NewRequest[];
 }
 
 const BATCH_COLUMNS = `id, idempotency_key, workflow_id, provider, model, status, provider_batch_id, provider_status, handler_name,
   metadata, request_count, request_counts, poll_schedule_ms, max_age_ms, poll_count, last_polled_at, next_poll_at, created_at,
   submitted_at, deadline_at, ended_at, results_fetched_at, handler_dispatched_at, failed_at, failure_code, failure_message,
-  input_tokens, output_tokens, round, max_request_attempts, cost_usd, dead_lettered_requests, stragglers`;
+  input_tokens, output_tokens, round, max_request_attempts, cost_usd, dead_lettered_requests, stragglers, cached_input_tokens,
+  cache_write_tokens, reasoning_tokens, endpoint`;
 
 function toBatchRecord(row: Record<string, any>): BatchRecord {
   return {
@@ -101,6 +110,10 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
     failureMessage: row.failure_message,
     inputTokens: Number(row.input_tokens),
     outputTokens: Number(row.output_tokens),
+    cachedInputTokens: Number(row.cached_input_tokens ?? 0),
+    cacheWriteTokens: Number(row.cache_write_tokens ?? 0),
+    reasoningTokens: Number(row.reasoning_tokens ?? 0),
+    endpoint: row.endpoint ?? null,
     round: row.round,
     maxRequestAttempts: row.max_request_attempts,
     costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
@@ -113,11 +126,11 @@ function toBatchRecord(row: Record<string, any>): BatchRecord {
 export async function insertBatch(db: ClientBase, batch: NewBatch): Promise<void> {
   await db.query(
     `INSERT INTO batches (id, idempotency_key, workflow_id, provider, model, handler_name, metadata, request_count,
-                          poll_schedule_ms, max_age_ms, max_request_attempts, stragglers)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+                          poll_schedule_ms, max_age_ms, max_request_attempts, stragglers, endpoint)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
     [
       batch.id, batch.idempotencyKey, batch.workflowId, batch.provider, batch.model, batch.handlerName, batch.metadata,
-      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs, batch.maxRequestAttempts ?? 1, batch.stragglers ?? null,
+      batch.requests.length, batch.pollScheduleMs, batch.maxAgeMs, batch.maxRequestAttempts ?? 1, batch.stragglers ?? null, batch.endpoint ?? null,
     ],
   );
   await insertRequests(db, batch.id, batch.requests);
@@ -350,7 +363,7 @@ export async function completeResults(
     malformedLines: number;
     duplicateLines: number;
     /** Prices per million tokens, already discounted for batch use; null when unknown (cost stays null). */
-    price?: { inputPerMTokUsd: number; outputPerMTokUsd: number } | null;
+    price?: ResolvedPrice | null;
   },
   /** Written with the last statement (the results step's success). */
   also?: StatementPart,
@@ -358,18 +371,23 @@ export async function completeResults(
   await insertUnplannedLeftovers(db, batchId, { status: options.leftoverStatus, message: options.leftoverMessage });
   if (options.price) {
     await db.query(
-      `UPDATE batches SET input_price_per_mtok_usd = $2, output_price_per_mtok_usd = $3 WHERE id = $1`,
-      [batchId, options.price.inputPerMTokUsd, options.price.outputPerMTokUsd],
+      `UPDATE batches SET input_price_per_mtok_usd = $2, output_price_per_mtok_usd = $3, cached_input_price_per_mtok_usd = $4,
+              cache_write_price_per_mtok_usd = $5, reasoning_price_per_mtok_usd = $6
+        WHERE id = $1`,
+      [batchId, options.price.inputPerMTokUsd, options.price.outputPerMTokUsd, options.price.cachedInputPerMTokUsd,
+        options.price.cacheWritePerMTokUsd, options.price.reasoningPerMTokUsd],
     );
   }
   const totals = await outcomeTotals(db, batchId);
   const { rows: rolledUp } = await db.query(
     `UPDATE batches b SET input_tokens = $2, output_tokens = $3, cost_usd = $4::numeric,
+            cached_input_tokens = $8, cache_write_tokens = $9, reasoning_tokens = $10,
             unknown_ids = b.unknown_ids + $5, malformed_lines = b.malformed_lines + $6, duplicate_lines = b.duplicate_lines + $7,
             results_fetched_at = COALESCE(b.results_fetched_at, now()), updated_at = now()
       WHERE b.id = $1
       RETURNING cost_usd, dead_lettered_requests, status, ${ANOMALY_COLUMNS}`,
-    [batchId, totals.inputTokens, totals.outputTokens, totals.costUsd, options.unknownIds, options.malformedLines, options.duplicateLines],
+    [batchId, totals.inputTokens, totals.outputTokens, totals.costUsd, options.unknownIds, options.malformedLines, options.duplicateLines,
+      totals.cachedInputTokens, totals.cacheWriteTokens, totals.reasoningTokens],
   );
   let status: BatchStatus = rolledUp[0].status;
   if (options.finalStatus) {
@@ -434,4 +452,31 @@ export async function listUndispatchedBatchIds(db: Queryable, limit: number): Pr
 export async function countBatchesByProviderAndStatus(db: Queryable): Promise<{ provider: string; status: BatchStatus; count: number }[]> {
   const { rows } = await db.query(`SELECT provider, status, count(*)::int AS n FROM batches GROUP BY provider, status`);
   return rows.map((row) => ({ provider: row.provider, status: row.status, count: row.n }));
+}
+
+/**
+ * Retention: drops the request bodies (params become `{}`) and result bodies (result becomes NULL) of up to `limit`
+ * batches whose handler ran more than `days` days ago, keeping every row, status, error, try count, token count, cost
+ * and event; stamps bodies_purged_at and logs a bodies_purged event per batch. Returns the batches purged.
+ */
+export async function purgeBodiesOlderThan(db: Queryable, days: number, limit: number): Promise<number> {
+  const { rows } = await db.query(
+    `WITH old AS (
+       SELECT id FROM batches
+        WHERE bodies_purged_at IS NULL AND handler_dispatched_at IS NOT NULL
+          AND handler_dispatched_at < now() - make_interval(days => $1::int)
+        ORDER BY handler_dispatched_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+     requests AS (UPDATE batch_requests SET params = '{}'::jsonb WHERE batch_id IN (SELECT id FROM old) RETURNING batch_id),
+     results AS (UPDATE request_results SET result = NULL WHERE batch_id IN (SELECT id FROM old) AND result IS NOT NULL RETURNING batch_id),
+     stamped AS (UPDATE batches SET bodies_purged_at = now() WHERE id IN (SELECT id FROM old) RETURNING id),
+     logged AS (
+       INSERT INTO event_log (subject_kind, subject_id, kind, detail)
+       SELECT 'batch', s.id, 'bodies_purged', jsonb_build_object('retentionDays', $1::int,
+              'requests', (SELECT count(*) FROM requests r WHERE r.batch_id = s.id),
+              'results', (SELECT count(*) FROM results o WHERE o.batch_id = s.id))
+         FROM stamped s RETURNING subject_id)
+     SELECT count(*)::int AS n FROM logged`,
+    [days, limit],
+  );
+  return rows[0].n;
 }

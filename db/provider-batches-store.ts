@@ -21,6 +21,10 @@ export interface ProviderBatchRecord {
   failureCode: string | null;
   failureMessage: string | null;
   resultsFetchedAt: Date | null;
+  /** The input file uploaded for the part (when the provider takes one). */
+  inputFileId: string | null;
+  /** When the part's files were deleted at the provider (null: not yet, or never to be). */
+  filesDeletedAt: Date | null;
 }
 
 /** A part row as stored, or as json_agg renders it inside another query (timestamps then come back as text). */
@@ -38,10 +42,15 @@ export function toRecord(row: Record<string, any>): ProviderBatchRecord {
     resultsAvailable: row.results_available,
     failureCode: row.failure_code,
     failureMessage: row.failure_message,
-    resultsFetchedAt: row.results_fetched_at === null || row.results_fetched_at instanceof Date
-      ? row.results_fetched_at
-      : new Date(row.results_fetched_at),
+    resultsFetchedAt: toDate(row.results_fetched_at),
+    inputFileId: row.input_file_id ?? null,
+    filesDeletedAt: toDate(row.files_deleted_at),
   };
+}
+
+function toDate(value: unknown): Date | null {
+  if (value === null || value === undefined) return null;
+  return value instanceof Date ? value : new Date(value as string);
 }
 
 /** Metadata tag of a part: the batch id itself for the first part of the first round, so one-part batches read simply. */
@@ -101,14 +110,15 @@ export async function planParts(db: Queryable, batchId: string, round: number, l
 export async function recordPartSubmitted(
   db: Queryable,
   part: { batchId: string; round: number; part: number },
-  submitted: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts },
+  submitted: { providerBatchId: string; status: BatchStatus; providerStatus: string; counts: RequestCounts; inputFileId?: string | null },
 ): Promise<ProviderBatchRecord | null> {
   const params = new SqlParams();
   const { rows } = await db.query(
     `WITH submitted AS (
        UPDATE provider_batches
           SET provider_batch_id = ${params.add(submitted.providerBatchId)}, status = ${params.add(submitted.status)},
-              provider_status = ${params.add(submitted.providerStatus)}, request_counts = ${params.add(submitted.counts)}, submitted_at = now()
+              provider_status = ${params.add(submitted.providerStatus)}, request_counts = ${params.add(submitted.counts)}, submitted_at = now(),
+              input_file_id = ${params.add(submitted.inputFileId ?? null)}
         WHERE batch_id = ${params.add(part.batchId)} AND round = ${params.add(part.round)} AND part = ${params.add(part.part)}
           AND provider_batch_id IS NULL
         RETURNING *),
@@ -253,4 +263,23 @@ export async function cancelUnsubmittedParts(db: Queryable, batchId: string, rou
     [batchId, round, terminal],
   );
   return { unsubmitted: rowCount ?? 0, live: rows[0].n };
+}
+
+/** Parts of every round whose results are stored and whose provider files are not deleted yet. */
+export async function partsWithFilesToDelete(db: Queryable, batchId: string): Promise<ProviderBatchRecord[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM provider_batches
+      WHERE batch_id = $1 AND provider_batch_id IS NOT NULL AND results_fetched_at IS NOT NULL AND files_deleted_at IS NULL
+      ORDER BY round, part`,
+    [batchId],
+  );
+  return rows.map(toRecord);
+}
+
+/** Stamps a part's files as deleted at the provider. */
+export async function markPartFilesDeleted(db: Queryable, part: { batchId: string; round: number; part: number }): Promise<void> {
+  await db.query(
+    `UPDATE provider_batches SET files_deleted_at = COALESCE(files_deleted_at, now()) WHERE batch_id = $1 AND round = $2 AND part = $3`,
+    [part.batchId, part.round, part.part],
+  );
 }

@@ -18,6 +18,9 @@ export interface OutcomeRow {
   retryable?: boolean;
   inputTokens?: number;
   outputTokens?: number;
+  cachedInputTokens?: number;
+  cacheWriteTokens?: number;
+  reasoningTokens?: number;
 }
 
 /** A result line ready to store, joined to its request by the provider-side id. */
@@ -26,7 +29,7 @@ export interface StoredOutcome extends OutcomeRow {
   status: Exclude<RequestStatus, 'pending' | 'missing'>;
 }
 
-const COPY_COLUMNS = 'batch_id, round, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens';
+const COPY_COLUMNS = 'batch_id, round, position, status, result, error_code, error_message, retryable, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens';
 
 /**
  * Streams outcomes into request_results with COPY on a client inside the caller's transaction (so a part's results
@@ -46,7 +49,8 @@ export class ResultsCopy {
       copyText(outcome.resultJson ?? null)}\t${
       copyText(outcome.errorCode ?? null)}\t${copyText(outcome.errorMessage ?? null)}\t${
       outcome.retryable === undefined ? '\\N' : String(outcome.retryable)}\t${
-      integerOrNull(outcome.inputTokens)}\t${integerOrNull(outcome.outputTokens)}`);
+      integerOrNull(outcome.inputTokens)}\t${integerOrNull(outcome.outputTokens)}\t${
+      integerOrNull(outcome.cachedInputTokens)}\t${integerOrNull(outcome.cacheWriteTokens)}\t${integerOrNull(outcome.reasoningTokens)}`);
   }
 
   end(): Promise<void> {
@@ -87,6 +91,9 @@ export interface OutcomeTotals {
   counts: Partial<Record<RequestStatus, number>>;
   inputTokens: number;
   outputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
   /** numeric as text (exact); null when the batch is unpriced. */
   costUsd: string | null;
 }
@@ -99,18 +106,26 @@ export async function outcomeTotals(db: Queryable, batchId: string): Promise<Out
   const { rows } = await db.query(
     `SELECT CASE WHEN GROUPING(status) = 1 THEN NULL ELSE status END AS status, count(*)::int AS n,
             COALESCE(sum(input_tokens), 0)::bigint AS input_tokens, COALESCE(sum(output_tokens), 0)::bigint AS output_tokens,
+            COALESCE(sum(cached_input_tokens), 0)::bigint AS cached_input_tokens,
+            COALESCE(sum(cache_write_tokens), 0)::bigint AS cache_write_tokens,
+            COALESCE(sum(reasoning_tokens), 0)::bigint AS reasoning_tokens,
             sum(cost_usd)::text AS cost_usd
        FROM request_outcomes WHERE batch_id = $1
       GROUP BY GROUPING SETS ((status), ())`,
     [batchId],
   );
-  const totals: OutcomeTotals = { counts: {}, inputTokens: 0, outputTokens: 0, costUsd: null };
+  const totals: OutcomeTotals = {
+    counts: {}, inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, costUsd: null,
+  };
   for (const row of rows) {
     if (row.status !== null) {
       totals.counts[row.status as RequestStatus] = row.n;
     } else {
       totals.inputTokens = Number(row.input_tokens);
       totals.outputTokens = Number(row.output_tokens);
+      totals.cachedInputTokens = Number(row.cached_input_tokens);
+      totals.cacheWriteTokens = Number(row.cache_write_tokens);
+      totals.reasoningTokens = Number(row.reasoning_tokens);
       totals.costUsd = row.cost_usd;
     }
   }

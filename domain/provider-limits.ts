@@ -7,14 +7,28 @@ export interface ProviderLimits {
   maxRequests: number;
   maxBytes: number;
   customIdPattern: RegExp;
+  /**
+   * Endpoints a batch may name (`endpoint` of submitBatch): chat completions, the Responses API, embeddings...
+   * Absent: the provider has one kind of request only (Anthropic Messages, Gemini generateContent) and a batch names
+   * none.
+   */
+  endpoints?: readonly string[];
 }
+
+export const CHAT_COMPLETIONS = '/v1/chat/completions';
+export const RESPONSES = '/v1/responses';
+export const EMBEDDINGS = '/v1/embeddings';
+export const COMPLETIONS = '/v1/completions';
 
 export type ProviderLimitsTable = Readonly<Record<string, ProviderLimits>>;
 
 const PRINTABLE_ID = /^[\x21-\x7e]{1,512}$/;
 const MB = 1024 * 1024;
 
-const OPENAI_LIMITS: ProviderLimits = Object.freeze({ maxRequests: 50_000, maxBytes: 200 * MB, customIdPattern: PRINTABLE_ID });
+const OPENAI_LIMITS: ProviderLimits = Object.freeze({
+  maxRequests: 50_000, maxBytes: 200 * MB, customIdPattern: PRINTABLE_ID,
+  endpoints: Object.freeze([CHAT_COMPLETIONS, RESPONSES, EMBEDDINGS, COMPLETIONS]),
+});
 
 /** Providers with an adapter, and OpenAI-compatible implementers under their usual registry names. */
 export const KNOWN_PROVIDER_LIMITS: ProviderLimitsTable = Object.freeze({
@@ -24,12 +38,14 @@ export const KNOWN_PROVIDER_LIMITS: ProviderLimitsTable = Object.freeze({
   // so a part is capped at 500 MB. metadata.key / key: any string; printable ASCII is kept as is.
   gemini: Object.freeze({ maxRequests: 100_000, maxBytes: 500 * MB, customIdPattern: PRINTABLE_ID }),
   // xAI: no documented hard limits; batches over 100,000 requests "may be throttled". 200 MB is our cap (unverified).
-  xai: Object.freeze({ maxRequests: 100_000, maxBytes: 200 * MB, customIdPattern: PRINTABLE_ID }),
-  // Groq and Azure follow OpenAI; Together and Mistral have their own documented numbers.
-  groq: OPENAI_LIMITS,
-  'azure-openai': OPENAI_LIMITS,
-  together: Object.freeze({ maxRequests: 50_000, maxBytes: 100 * MB, customIdPattern: PRINTABLE_ID }),
-  mistral: Object.freeze({ maxRequests: 100_000, maxBytes: 512 * MB, customIdPattern: PRINTABLE_ID }),
+  // xAI's batch lines are chat completions only.
+  xai: Object.freeze({ maxRequests: 100_000, maxBytes: 200 * MB, customIdPattern: PRINTABLE_ID, endpoints: Object.freeze([CHAT_COMPLETIONS]) }),
+  // Groq and Azure follow OpenAI (Groq's batches take chat completions only); Together and Mistral have their own
+  // documented numbers and endpoints.
+  groq: Object.freeze({ ...OPENAI_LIMITS, endpoints: Object.freeze([CHAT_COMPLETIONS]) }),
+  'azure-openai': Object.freeze({ ...OPENAI_LIMITS, endpoints: Object.freeze([CHAT_COMPLETIONS, RESPONSES, EMBEDDINGS]) }),
+  together: Object.freeze({ maxRequests: 50_000, maxBytes: 100 * MB, customIdPattern: PRINTABLE_ID, endpoints: Object.freeze([CHAT_COMPLETIONS, COMPLETIONS]) }),
+  mistral: Object.freeze({ maxRequests: 100_000, maxBytes: 512 * MB, customIdPattern: PRINTABLE_ID, endpoints: Object.freeze([CHAT_COMPLETIONS, EMBEDDINGS]) }),
 });
 
 /**

@@ -9,7 +9,7 @@ import type { BatchStatus, JobStatus } from './statuses';
 export type { BatchOutcome, BatchStatus, JobStatus, RequestStatus } from './statuses';
 
 export type SubjectKind = 'batch' | 'job';
-export type BatchStep = 'submit' | 'poll' | 'cancel' | 'fetch_results' | 'complete_stragglers' | 'dispatch_handler';
+export type BatchStep = 'submit' | 'poll' | 'cancel' | 'fetch_results' | 'complete_stragglers' | 'dispatch_handler' | 'delete_files';
 
 /**
  * The straggler fallback of a batch (off unless given): at the deadline (`atDeadline`) and/or after `afterMs` in
@@ -156,6 +156,11 @@ export interface BatchPlan {
   deadlineAt: string | null;
   resultsFetched: boolean;
   handlerDispatched: boolean;
+  /**
+   * The worker's adapter deletes provider files (OpenAI, xAI, Gemini with deletion on): the workflow then runs the
+   * delete_files step after the handler. Absent in plans recorded before the step existed.
+   */
+  deletesProviderFiles?: boolean;
   retry: Record<BatchStep, RetrySettings>;
   /** Absent in plans recorded before the straggler fallback existed. */
   stragglers?: StragglerPolicy | null;

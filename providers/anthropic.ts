@@ -8,7 +8,7 @@ import { callProvider, classifyStream, requireObjectWithId, type CallContext } f
 import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
 import type { ProviderLimits } from '../domain/provider-limits';
 import { cancelOrReport, hasReadableResults, resultsBody } from './lifecycle';
-import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
+import { asRecord, count, makeCounts, normaliseStatus, str, anthropicUsage, type JsonRecord } from './normalise';
 import { checkedRequests } from './requests';
 import { parseResultLines } from './result-lines';
 import type {
@@ -160,7 +160,7 @@ function mapResultLine(record: JsonRecord, customId: string, lineNumber: number)
   const result = asRecord(record.result);
   switch (str(result?.type)) {
     case 'succeeded': {
-      const usage = usageFrom(asRecord(result?.message)?.usage, 'input_tokens', 'output_tokens');
+      const usage = anthropicUsage(asRecord(result?.message)?.usage);
       return { kind: 'succeeded', customId, result: result?.message, ...(usage ? { usage } : {}) };
     }
     case 'errored': {

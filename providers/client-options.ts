@@ -10,6 +10,8 @@ export interface ClientOptions {
   maxRetries?: number;
   /** What one provider batch may hold. Default: the known limits of the provider's name (OpenAI's otherwise). */
   limits?: ProviderLimits;
+  /** Delete a provider batch's files (input, output, error) once its results are stored. Default true. */
+  deleteFiles?: boolean;
 }
 
 /** The adapter's limits: the ones it was given, else those known for its name, else OpenAI's. */

@@ -14,12 +14,12 @@ import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
 import type { ProviderLimits } from '../domain/provider-limits';
 import { ProviderError } from './errors';
 import { retryingFetch } from './http-fetch';
-import { cancelOrReport, hasReadableResults, resultsBody } from './lifecycle';
-import { asRecord, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
+import { cancelOrReport, deleteEach, hasReadableResults, resultsBody, withoutNotFound } from './lifecycle';
+import { asRecord, makeCounts, normaliseStatus, str, geminiUsage, type JsonRecord } from './normalise';
 import { checkedRequests, jsonlChunks } from './requests';
 import { parseResultLines } from './result-lines';
 import { rpcErrorLine } from './rpc-errors';
-import type { BatchProvider, ProviderBatchStatus, ProviderRequest, ProviderResultLine, ProviderStatusReport, SubmitInput, SubmitResult } from './types';
+import type { BatchProvider, DeleteFilesInput, ProviderBatchStatus, ProviderRequest, ProviderResultLine, ProviderStatusReport, SubmitInput, SubmitResult } from './types';
 
 type GenAIModule = typeof import('@google/genai', { with: { 'resolution-mode': 'import' } });
 // The package ships ESM typings but a CommonJS build (its `require` export), which is what this CommonJS module loads.
@@ -75,6 +75,8 @@ export class GeminiBatchProvider implements BatchProvider {
   private readonly inlineLimitBytes: number;
   private readonly scanLimit: number;
   private readonly secrets: readonly string[];
+  /** Set unless the options turn deletion off. */
+  readonly deleteFiles?: (input: DeleteFilesInput) => Promise<{ deleted: number }>;
 
   constructor(options: GeminiProviderOptions) {
     this.limits = limitsFor(this.name, options.limits);
@@ -89,6 +91,7 @@ export class GeminiBatchProvider implements BatchProvider {
     this.inlineLimitBytes = options.inlineLimitBytes ?? DEFAULT_INLINE_LIMIT_BYTES;
     this.scanLimit = options.findExistingScanLimit ?? 500;
     this.secrets = [apiKey];
+    if (options.deleteFiles !== false) this.deleteFiles = (input) => this.removeFiles(input);
   }
 
   async submit({ batchId, model, requests }: SubmitInput): Promise<SubmitResult> {
@@ -109,7 +112,7 @@ export class GeminiBatchProvider implements BatchProvider {
     const providerBatchId = requireName(job, BATCH_NAME, ctx, 'a batch job');
     const report = toReport(job);
     report.counts.total = Math.max(report.counts.total, input.count);
-    return { providerBatchId, report };
+    return { providerBatchId, report, ...(typeof src === 'string' ? { inputFileId: src } : {}) };
   }
 
   async findExisting(batchId: string): Promise<SubmitResult | null> {
@@ -156,6 +159,13 @@ export class GeminiBatchProvider implements BatchProvider {
       },
       () => this.getStatus(providerBatchId),
     );
+  }
+
+  /** The uploaded input file and the responses file (inline batches have neither); a file already gone is fine. */
+  private async removeFiles({ providerBatchId, inputFileId }: DeleteFilesInput): Promise<{ deleted: number }> {
+    const ctx = this.context('deleteFiles', providerBatchId);
+    const job = await withoutNotFound(() => this.retrieve(ctx, providerBatchId));
+    return deleteEach(ctx, [inputFileId, job?.dest?.fileName], (name) => this.ai.files.delete({ name }));
   }
 
   private async retrieve(ctx: CallContext, providerBatchId: string): Promise<BatchJob> {
@@ -255,7 +265,7 @@ function mapResult(record: JsonRecord, customId: string, lineNumber: number): Pr
   if (error) return rpcErrorLine(customId, error);
   const response = asRecord(record.response);
   if (!response) return { kind: 'malformed', customId, lineNumber, errorMessage: 'result has neither response nor error' };
-  const usage = usageFrom(response.usageMetadata, 'promptTokenCount', 'candidatesTokenCount');
+  const usage = geminiUsage(response.usageMetadata);
   return { kind: 'succeeded', customId, result: record.response, ...(usage ? { usage } : {}) };
 }
 

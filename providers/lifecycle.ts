@@ -1,5 +1,5 @@
 /** Batch lifecycle rules both adapters share: idempotent cancel, when and how results may be read. */
-import { badResponse, describeCall, type CallContext } from './classify-error';
+import { badResponse, callProvider, describeCall, type CallContext } from './classify-error';
 import { ProviderError } from './errors';
 import type { ByteSource } from './jsonl';
 import { isTerminalBatchStatus } from '../domain/statuses';
@@ -50,4 +50,37 @@ export function resultsBody(response: Response, ctx: CallContext): ByteSource | 
 
 export function isJsonResponse(response: Response): boolean {
   return /json/i.test(response.headers.get('content-type') ?? '');
+}
+
+/**
+ * Deletes each file once (ids repeated or absent are skipped); a file the provider no longer has (404) counts as
+ * deleted, so a retried or repeated deletion succeeds. Every file is tried even when one fails, then the first other
+ * failure is thrown (the step retries it, and finds the files deleted this time gone).
+ */
+export async function deleteEach(
+  ctx: CallContext, ids: readonly (string | null | undefined)[], remove: (id: string) => Promise<unknown>,
+): Promise<{ deleted: number }> {
+  let deleted = 0;
+  let failure: unknown;
+  for (const id of new Set(ids.filter((value): value is string => typeof value === 'string' && value !== ''))) {
+    try {
+      await callProvider(ctx, () => remove(id));
+      deleted += 1;
+    } catch (err) {
+      if (err instanceof ProviderError && err.details.httpStatus === 404) continue;
+      failure ??= err;
+    }
+  }
+  if (failure !== undefined) throw failure;
+  return { deleted };
+}
+
+/** The call's answer, or undefined when the provider says 404 (a batch it no longer has). */
+export async function withoutNotFound<T>(call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof ProviderError && err.details.httpStatus === 404) return undefined;
+    throw err;
+  }
 }

@@ -29,9 +29,63 @@ export function makeCounts(partial: Partial<ProviderRequestCounts>): ProviderReq
   return { total: 0, processing: 0, succeeded: 0, errored: 0, expired: 0, canceled: 0, ...partial };
 }
 
-/** Token usage from a provider usage object, or undefined when it carries neither field. */
+/** Token usage from a provider usage object, or undefined when it carries neither field (input and output only). */
 export function usageFrom(value: unknown, inputKey: string, outputKey: string): TokenUsage | undefined {
   const usage = asRecord(value);
   if (!usage || (usage[inputKey] === undefined && usage[outputKey] === undefined)) return undefined;
   return { inputTokens: count(usage[inputKey]), outputTokens: count(usage[outputKey]) };
+}
+
+/**
+ * OpenAI-shaped usage (chat completions, Responses, embeddings; xAI): `prompt_tokens`/`completion_tokens` with
+ * `prompt_tokens_details.cached_tokens` and `completion_tokens_details.reasoning_tokens`, or the Responses API's
+ * `input_tokens`/`output_tokens` with `input_tokens_details`/`output_tokens_details`. Both totals already include
+ * the cached and reasoning tokens.
+ */
+export function openaiUsage(value: unknown): TokenUsage | undefined {
+  const usage = asRecord(value);
+  if (!usage) return undefined;
+  const responses = usage.input_tokens !== undefined || usage.output_tokens !== undefined;
+  const base = responses ? usageFrom(usage, 'input_tokens', 'output_tokens') : usageFrom(usage, 'prompt_tokens', 'completion_tokens');
+  if (!base) return undefined;
+  const inputDetails = asRecord(responses ? usage.input_tokens_details : usage.prompt_tokens_details);
+  const outputDetails = asRecord(responses ? usage.output_tokens_details : usage.completion_tokens_details);
+  return withExtras(base, { cachedInputTokens: inputDetails?.cached_tokens, reasoningTokens: outputDetails?.reasoning_tokens });
+}
+
+/**
+ * Anthropic usage: `input_tokens` counts only the uncached input, so the cache reads and writes are added to it
+ * (inputTokens is every input token everywhere); `output_tokens` includes extended thinking.
+ */
+export function anthropicUsage(value: unknown): TokenUsage | undefined {
+  const usage = asRecord(value);
+  const base = usageFrom(usage, 'input_tokens', 'output_tokens');
+  if (!usage || !base) return undefined;
+  const cacheRead = count(usage.cache_read_input_tokens);
+  const cacheWrite = count(usage.cache_creation_input_tokens);
+  return withExtras({ inputTokens: base.inputTokens + cacheRead + cacheWrite, outputTokens: base.outputTokens },
+    { cachedInputTokens: cacheRead, cacheWriteTokens: cacheWrite });
+}
+
+/**
+ * Gemini usageMetadata: `promptTokenCount` includes `cachedContentTokenCount`; `candidatesTokenCount` leaves out
+ * `thoughtsTokenCount`, which is billed as output, so it is added to outputTokens.
+ */
+export function geminiUsage(value: unknown): TokenUsage | undefined {
+  const usage = asRecord(value);
+  const base = usageFrom(usage, 'promptTokenCount', 'candidatesTokenCount');
+  if (!usage || !base) return undefined;
+  const thoughts = count(usage.thoughtsTokenCount);
+  return withExtras({ inputTokens: base.inputTokens, outputTokens: base.outputTokens + thoughts },
+    { cachedInputTokens: usage.cachedContentTokenCount, reasoningTokens: thoughts });
+}
+
+/** Adds the extra counts that are present and above 0 (an absent count stays absent: stored as NULL). */
+function withExtras(base: TokenUsage, extras: Partial<Record<'cachedInputTokens' | 'cacheWriteTokens' | 'reasoningTokens', unknown>>): TokenUsage {
+  const usage: TokenUsage = { ...base };
+  for (const [key, value] of Object.entries(extras) as [keyof typeof extras, unknown][]) {
+    const n = count(value);
+    if (n > 0) usage[key] = n;
+  }
+  return usage;
 }

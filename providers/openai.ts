@@ -8,8 +8,8 @@ import type { BatchCreateParams } from 'openai/resources/batches';
 import { callProvider, classifyStream, badResponse, requireObjectWithId, type CallContext } from './classify-error';
 import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
 import type { ProviderLimits } from '../domain/provider-limits';
-import { cancelOrReport, hasReadableResults, isJsonResponse, resultsBody } from './lifecycle';
-import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
+import { cancelOrReport, deleteEach, withoutNotFound, hasReadableResults, isJsonResponse, resultsBody } from './lifecycle';
+import { asRecord, count, makeCounts, normaliseStatus, str, openaiUsage, type JsonRecord } from './normalise';
 import { checkedRequests, jsonlChunks } from './requests';
 import { parseResultLines } from './result-lines';
 import { ProviderError } from './errors';
@@ -17,6 +17,7 @@ import { withUploadFile } from './upload-file';
 import type {
   BatchProvider,
   SynchronousResult,
+  DeleteFilesInput,
   ProviderBatchStatus,
   ProviderRequest,
   ProviderResultLine,
@@ -32,6 +33,13 @@ export interface OpenAIProviderOptions extends ClientOptions {
   completionWindow?: string;
   /** How many recent batches findExisting inspects before giving up. Default 500. */
   findExistingScanLimit?: number;
+  /**
+   * `expires_after` of the uploaded input file and `output_expires_after` of the batch's output and error files, in
+   * seconds after creation (3600 to 2592000): the provider drops them then even if deleteFiles never ran. 0: not
+   * sent (OpenAI keeps batch files 30 days). Default 604800 (7 days) for 'openai'; OpenAI-compatible names send it
+   * only when given.
+   */
+  fileExpirySeconds?: number;
 }
 
 /** Metadata key that ties a provider batch to batchkeeper's batch id (the basis of findExisting). */
@@ -58,6 +66,8 @@ export const OPENAI_STATUS_TABLE: Readonly<Record<string, ProviderBatchStatus>> 
 };
 
 const LIST_PAGE_SIZE = 100;
+/** expires_after of OpenAI's uploads and output files unless configured: a week, well past any batch's deadline. */
+export const DEFAULT_FILE_EXPIRY_SECONDS = 7 * 24 * 3600;
 
 export class OpenAIBatchProvider implements BatchProvider {
   readonly name: string;
@@ -68,6 +78,9 @@ export class OpenAIBatchProvider implements BatchProvider {
   private readonly completionWindow: string;
   private readonly scanLimit: number;
   private readonly secrets: readonly string[];
+  private readonly expiry: { anchor: 'created_at'; seconds: number } | undefined;
+  /** Set unless the options turn deletion off. */
+  readonly deleteFiles?: (input: DeleteFilesInput) => Promise<{ deleted: number }>;
 
   constructor(options: OpenAIProviderOptions, shape: Partial<OpenAIShape> = {}) {
     this.name = shape.name ?? 'openai';
@@ -78,23 +91,33 @@ export class OpenAIBatchProvider implements BatchProvider {
     this.completionWindow = options.completionWindow ?? '24h';
     this.scanLimit = options.findExistingScanLimit ?? 500;
     this.secrets = [options.apiKey];
+    const seconds = options.fileExpirySeconds ?? (this.name === 'openai' ? DEFAULT_FILE_EXPIRY_SECONDS : 0);
+    if (seconds !== 0 && (!Number.isInteger(seconds) || seconds < 3600 || seconds > 2_592_000)) {
+      throw new Error(`${this.name} fileExpirySeconds must be 0 or a whole number from 3600 to 2592000 (got ${seconds})`);
+    }
+    this.expiry = seconds !== 0 ? { anchor: 'created_at', seconds } : undefined;
+    if (options.deleteFiles !== false) this.deleteFiles = (input) => this.removeFiles(input);
   }
 
-  async submit({ batchId, model, requests }: SubmitInput): Promise<SubmitResult> {
+  async submit({ batchId, model, requests, endpoint: batchEndpoint }: SubmitInput): Promise<SubmitResult> {
     const ctx = this.context('submit', batchId);
+    const endpoint = batchEndpoint ?? this.endpoint;
     // Written out before any HTTP call, so invalid input fails without leaving an orphan upload behind. A retried
     // upload only leaves an unused file behind, so the SDK may retry it.
-    const uploaded = await withUploadFile(batchInputJsonl(this.name, this.endpoint, model, requests), `batchkeeper-${batchId}.jsonl`, async (file) =>
-      requireObjectWithId(await callProvider(ctx, () => this.client.files.create({ file, purpose: 'batch' })), ctx, 'a file object'));
+    const uploaded = await withUploadFile(batchInputJsonl(this.name, endpoint, model, requests), `batchkeeper-${batchId}.jsonl`, async (file) =>
+      requireObjectWithId(await callProvider(ctx, () => this.client.files.create({
+        file, purpose: 'batch', ...(this.expiry ? { expires_after: this.expiry } : {}),
+      })), ctx, 'a file object'));
     // maxRetries 0: the SDK sends no idempotency key, so its own retry could create a second batch. Our retry layer
     // calls findExisting before creating again.
     const batch = await callProvider(ctx, () =>
       this.client.batches.create(
         {
           input_file_id: uploaded.id,
-          endpoint: this.endpoint as BatchCreateParams['endpoint'],
+          endpoint: endpoint as BatchCreateParams['endpoint'],
           completion_window: this.completionWindow as BatchCreateParams['completion_window'],
           metadata: { [BATCH_ID_METADATA_KEY]: batchId },
+          ...(this.expiry ? { output_expires_after: this.expiry } : {}),
         },
         { maxRetries: 0 },
       ),
@@ -163,13 +186,22 @@ export class OpenAIBatchProvider implements BatchProvider {
     };
   }
 
+  /** Input, output and error files of the batch; a file already gone is fine. */
+  private async removeFiles({ providerBatchId, inputFileId }: DeleteFilesInput): Promise<{ deleted: number }> {
+    const ctx = this.context('deleteFiles', providerBatchId);
+    const batch = await withoutNotFound(() => this.retrieve(ctx, providerBatchId));
+    const ids = [inputFileId, str(batch?.input_file_id), str(batch?.output_file_id), str(batch?.error_file_id)];
+    return deleteEach(ctx, ids, (id) => this.client.files.delete(id));
+  }
+
   private async retrieve(ctx: CallContext, providerBatchId: string): Promise<JsonRecord> {
     return requireObjectWithId(await callProvider(ctx, () => this.client.batches.retrieve(providerBatchId)), ctx, 'a batch object');
   }
 
   private submitResult(batch: unknown, ctx: CallContext): SubmitResult {
     const record = requireObjectWithId(batch, ctx, 'a batch object');
-    return { providerBatchId: record.id, report: this.toReport(record) };
+    const inputFileId = str(record.input_file_id);
+    return { providerBatchId: record.id, report: this.toReport(record), ...(inputFileId ? { inputFileId } : {}) };
   }
 
   private toReport(batch: JsonRecord): ProviderStatusReport {
@@ -248,7 +280,7 @@ function mapResultLine(record: JsonRecord, customId: string, lineNumber: number)
   if (response && typeof statusCode === 'number') {
     const body = asRecord(response.body);
     if (statusCode >= 200 && statusCode < 300) {
-      const usage = usageFrom(body?.usage, 'prompt_tokens', 'completion_tokens');
+      const usage = openaiUsage(body?.usage);
       return { kind: 'succeeded', customId, result: response.body, ...(usage ? { usage } : {}) };
     }
     const error = asRecord(body?.error);

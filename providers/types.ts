@@ -37,17 +37,39 @@ export interface SubmitInput {
   /** batchkeeper's own batch id; adapters tag the provider batch with it where the provider has metadata. */
   batchId: string;
   model: string;
+  /** The batch's endpoint (e.g. '/v1/responses'); the adapter's configured endpoint when absent. */
+  endpoint?: string;
   requests: AsyncIterable<ProviderRequest> | Iterable<ProviderRequest>;
 }
 
 export interface SubmitResult {
   providerBatchId: string;
   report: ProviderStatusReport;
+  /** The input file uploaded for this batch, when there is one (kept so it can be deleted later). */
+  inputFileId?: string;
 }
 
+/** What deleteFiles is told about one provider batch. */
+export interface DeleteFilesInput {
+  providerBatchId: string;
+  /** The input file stored at submission, when known. */
+  inputFileId: string | null;
+}
+
+/**
+ * Token usage of one request, normalised across providers: inputTokens is every input token (cache reads and cache
+ * writes included), outputTokens every output token (reasoning included); the optional counts say how many of them
+ * were billed at another rate (domain/prices.ts).
+ */
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens read from the provider's prompt cache (OpenAI/xAI cached_tokens, Anthropic cache_read_input_tokens, Gemini cachedContentTokenCount). */
+  cachedInputTokens?: number;
+  /** Input tokens written to the prompt cache (Anthropic cache_creation_input_tokens). */
+  cacheWriteTokens?: number;
+  /** Output tokens spent on reasoning (OpenAI/xAI reasoning_tokens, Gemini thoughtsTokenCount). */
+  reasoningTokens?: number;
 }
 
 /** One line of a provider's results, joined by custom id (never by position). */
@@ -88,6 +110,12 @@ export interface BatchProvider {
    * when the provider (or its configured endpoint) has none. Failures throw ProviderError like every other call.
    */
   completeSynchronously?(model: string, request: ProviderRequest): Promise<SynchronousResult>;
+  /**
+   * Deletes the provider batch's files (input, output, error) once its results are stored. Idempotent: a file that
+   * is already gone counts as deleted. Absent where the provider keeps no files (Anthropic) or deletion is off.
+   * Returns how many files this call deleted.
+   */
+  deleteFiles?(input: DeleteFilesInput): Promise<{ deleted: number }>;
 }
 
 /** What a synchronous call answered: the same result object a batch result line holds for that request. */

@@ -11,12 +11,12 @@ import OpenAI from 'openai';
 import { badResponse, callProvider, requireRecord, type CallContext } from './classify-error';
 import { limitsFor, sdkOptions, type ClientOptions } from './client-options';
 import type { ProviderLimits } from '../domain/provider-limits';
-import { cancelOrReport, hasReadableResults } from './lifecycle';
-import { asRecord, count, makeCounts, normaliseStatus, str, usageFrom, type JsonRecord } from './normalise';
+import { cancelOrReport, deleteEach, hasReadableResults } from './lifecycle';
+import { asRecord, count, makeCounts, normaliseStatus, str, openaiUsage, type JsonRecord } from './normalise';
 import { batchInputJsonl } from './openai';
 import { rpcErrorLine } from './rpc-errors';
 import { withUploadFile } from './upload-file';
-import type { BatchProvider, ProviderBatchStatus, ProviderResultLine, ProviderStatusReport, SubmitInput, SubmitResult } from './types';
+import type { BatchProvider, DeleteFilesInput, ProviderBatchStatus, ProviderResultLine, ProviderStatusReport, SubmitInput, SubmitResult } from './types';
 
 export interface XAIProviderOptions extends ClientOptions {
   /** Includes /v1. Default https://api.x.ai/v1. */
@@ -56,6 +56,8 @@ export class XAIBatchProvider implements BatchProvider {
   private readonly scanLimit: number;
   private readonly pageSize: number;
   private readonly secrets: readonly string[];
+  /** Set unless the options turn deletion off. xAI serves results as pages: the input file is the one file. */
+  readonly deleteFiles?: (input: DeleteFilesInput) => Promise<{ deleted: number }>;
 
   constructor(options: XAIProviderOptions) {
     this.limits = limitsFor(this.name, options.limits);
@@ -64,13 +66,19 @@ export class XAIBatchProvider implements BatchProvider {
     this.scanLimit = options.findExistingScanLimit ?? 500;
     this.pageSize = options.resultsPageSize ?? 1000;
     this.secrets = [options.apiKey];
+    if (options.deleteFiles !== false) {
+      this.deleteFiles = ({ providerBatchId, inputFileId }) => {
+        const ctx = this.context('deleteFiles', providerBatchId);
+        return deleteEach(ctx, [inputFileId], (id) => this.client.delete(`/files/${encodeURIComponent(id)}`));
+      };
+    }
   }
 
-  async submit({ batchId, model, requests }: SubmitInput): Promise<SubmitResult> {
+  async submit({ batchId, model, requests, endpoint }: SubmitInput): Promise<SubmitResult> {
     const ctx = this.context('submit', batchId);
     // Written out before any HTTP call, so invalid input fails without leaving an orphan upload behind. A retried
     // upload only leaves an unused file behind, so the SDK may retry it.
-    const file = await withUploadFile(batchInputJsonl(this.name, this.endpoint, model, requests), `batchkeeper-${batchId}.jsonl`, async (upload) => {
+    const file = await withUploadFile(batchInputJsonl(this.name, endpoint ?? this.endpoint, model, requests), `batchkeeper-${batchId}.jsonl`, async (upload) => {
       const form = new FormData();
       form.append('file', upload);
       return requireRecord(await callProvider(ctx, () => this.client.post('/files', { body: form })), ctx, 'a file object');
@@ -81,7 +89,7 @@ export class XAIBatchProvider implements BatchProvider {
     const batch = await callProvider(ctx, () =>
       this.client.post('/batches', { body: { name: batchNameFor(batchId), input_file_id: fileId }, maxRetries: 0 }),
     );
-    return submitResult(batch, ctx);
+    return { ...submitResult(batch, ctx), inputFileId: fileId };
   }
 
   async findExisting(batchId: string): Promise<SubmitResult | null> {
@@ -212,7 +220,7 @@ function mapResult(entry: unknown, position: number): ProviderResultLine {
   if (failed) return rpcErrorLine(customId, error ?? {}, errorMessage);
   const completion = asRecord(asRecord(batchResult?.response)?.chat_get_completion);
   if (!completion) return { kind: 'malformed', customId, lineNumber: position, errorMessage: 'result has neither a completion nor an error' };
-  const usage = usageFrom(completion.usage, 'prompt_tokens', 'completion_tokens');
+  const usage = openaiUsage(completion.usage);
   return { kind: 'succeeded', customId, result: completion, ...(usage ? { usage } : {}) };
 }
 

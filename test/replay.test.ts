@@ -41,7 +41,7 @@ after(async () => env?.teardown());
 
 test('fixture histories from earlier versions replay on the current code', async () => {
   const files = readdirSync(FIXTURES).filter((file) => file.endsWith('.json'));
-  assert.ok(files.length >= 7, `expected recorded histories in ${FIXTURES}`);
+  assert.ok(files.length >= 8, `expected recorded histories in ${FIXTURES}`);
   const bundle = await sharedWorkflowBundle();
   for (const file of files) {
     const history = JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8'));
@@ -119,6 +119,15 @@ test('fresh histories of every path replay on the current code', { timeout: 150_
   });
   assert.equal((await env.client.waitForBatch(straggling.batchId, { timeoutMs: 30_000 })).status, 'ended');
   fresh.push({ name: 'straggler-fallback', workflowId: straggling.workflowId });
+
+  // 9. A batch of a provider with files: the delete_files step after the handler, behind its patch marker.
+  const withFiles = await env.client.submitBatch({ provider: 'openai', model: 'model-x', requests: chatRequests(2, 'replay-files'), handler: 'gated', pollScheduleMs: [200] });
+  await env.client.waitForBatch(withFiles.batchId, { timeoutMs: 30_000 });
+  await env.temporal.workflow.getHandle(withFiles.workflowId).result();
+  fresh.push({ name: 'lifecycle-openai-files', workflowId: withFiles.workflowId });
+  const filesHistory = (await env.temporal.workflow.getHandle(withFiles.workflowId).fetchHistory()).events ?? [];
+  assert.equal(filesHistory.filter((event) => event.markerRecordedEventAttributes).length, 2, 'the poll-by-activity-retries and delete-provider-files markers');
+  assert.equal(env.fake.files().left.length, 0, 'no file left at the provider');
 
   const bundle = await sharedWorkflowBundle();
   for (const { name, workflowId } of fresh) {

@@ -37,6 +37,8 @@ export interface BatchkeeperWorkerOptions {
   prices?: PriceTable;
   /** Admission budgets per provider and model (`BATCHKEEPER_ADMISSION`, domain/admission.ts); none by default. */
   admission?: AdmissionConfig;
+  /** The sweep drops request and result bodies of batches whose handler ran this many days ago; 0 or unset: never. */
+  retentionDays?: number;
   /** The workflow code; default the bundle shipped with the package (or, in a checkout, one built at start). */
   workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
@@ -82,6 +84,7 @@ export async function createBatchkeeperWorker(options: BatchkeeperWorkerOptions)
       retry: options.retry,
       prices: options.prices,
       admission: options.admission,
+      retentionDays: options.retentionDays,
       metrics: options.metrics,
       temporal: new Client({ connection: options.connection, namespace, dataConverter: options.dataConverter, plugins: clientPlugins }),
       taskQueue: options.taskQueue,

@@ -12,7 +12,7 @@ export type LogFormat = 'json' | 'text';
 /** Activity types of batchkeeper's steps, as step names (the step of a line from a step's activity). */
 const STEP_OF_ACTIVITY: Record<string, string> = {
   submitBatch: 'submit', pollBatch: 'poll', pollUntilChange: 'poll', cancelAtProvider: 'cancel', fetchResults: 'fetch_results',
-  completeStragglers: 'complete_stragglers', dispatchHandler: 'dispatch_handler', executeJob: 'execute',
+  completeStragglers: 'complete_stragglers', dispatchHandler: 'dispatch_handler', deleteProviderFiles: 'delete_files', executeJob: 'execute',
 };
 
 /** Polls on activity retries: each attempt of this activity is one poll (a first try of the poll step), not a retry. */

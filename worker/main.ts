@@ -66,6 +66,7 @@ async function main(): Promise<void> {
       retry: settings.retry,
       prices: settings.prices,
       admission: settings.admission,
+      retentionDays: settings.retentionDays,
       maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivityTaskExecutions,
       maxConcurrentWorkflowTaskExecutions: settings.maxConcurrentWorkflowTaskExecutions,
       maxCachedWorkflows: settings.maxCachedWorkflows,

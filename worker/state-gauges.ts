@@ -11,7 +11,7 @@ import { countBatchesByProviderAndStatus } from '../db/batches-store';
 import { countOpenDeadLettersByStep } from '../db/dead-letters-store';
 import { METRIC_NAMES } from './metrics';
 
-const STEPS: StepName[] = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler', 'execute', 'notify_failure'];
+const STEPS: StepName[] = ['submit', 'poll', 'cancel', 'fetch_results', 'dispatch_handler', 'delete_files', 'execute', 'notify_failure'];
 
 export function startStateGauges(pool: Pool, meter: MetricMeter, options: { providers: string[]; intervalMs?: number }): { stop(): void } {
   const batches = meter.createGauge(METRIC_NAMES.batches, 'int', '1', 'batches in PostgreSQL by provider and status');

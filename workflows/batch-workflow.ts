@@ -31,10 +31,17 @@ const TIMEOUTS = {
   fetch_results: { startToCloseTimeout: '1 hour', heartbeatTimeout: '30 seconds' },
   dispatch_handler: { startToCloseTimeout: '15 minutes', heartbeatTimeout: '30 seconds' },
   complete_stragglers: { startToCloseTimeout: '1 hour', heartbeatTimeout: '30 seconds' },
+  delete_files: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' },
 } as const;
 
 /** The straggler fallback (a batch's `stragglers` policy); batches without one record no marker. */
 const STRAGGLER_FALLBACK = 'straggler-fallback';
+
+/**
+ * Runs recorded before the provider-file deletion step replay without it; new runs of providers with files record
+ * this marker (Anthropic batches, which have none, record no marker and run no step).
+ */
+const DELETE_PROVIDER_FILES = 'delete-provider-files';
 
 const DEFAULT_CANCEL_GRACE_MS = 10 * 60_000;
 /** Runs recorded before polls moved to activity retries replay on workflow timers. */
@@ -141,7 +148,10 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     state.deadlineAt = plan.deadlineAt ?? undefined;
     refresh();
   }
-  if (plan.handlerDispatched) return finish();
+  if (plan.handlerDispatched) {
+    await deleteProviderFiles();
+    return finish();
+  }
 
   const stragglers = plan.stragglers && patched(STRAGGLER_FALLBACK) ? plan.stragglers : undefined;
   /** When the requests still unanswered go through the synchronous API (afterMs from submission; first round only). */
@@ -332,6 +342,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     a.dispatchHandler({ batchId }),
   );
   if (!dispatched.ok) return discard(dispatched.deadLetter.deadLetterId);
+  await deleteProviderFiles();
   return finish();
 
   /**
@@ -380,6 +391,17 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     refresh();
     // With a budget the permit itself waits until notBefore; without one the workflow sleeps here.
     if (!plan.admission?.budgeted) await condition(() => state.cancelRequested, waitMs);
+  }
+
+  /**
+   * 6. The provider's copies of the files (input, output, error) go once results are stored and the handler ran.
+   * A dead letter here is requeued or discarded like any other; discarding leaves the files and never fails the batch.
+   */
+  async function deleteProviderFiles(): Promise<void> {
+    if (!plan.deletesProviderFiles || !patched(DELETE_PROVIDER_FILES)) return;
+    await runner.run('delete_files', plan.retry.delete_files ?? plan.retry.fetch_results, TIMEOUTS.delete_files, (a) =>
+      a.deleteProviderFiles({ batchId }),
+    );
   }
 
   function applyStatus(view: Pick<StatusView, 'status' | 'counts'>): void {

@@ -78,6 +78,8 @@ export interface TestEnvironmentOptions {
   prices?: PriceTable;
   /** Admission budgets of the worker (BATCHKEEPER_ADMISSION). */
   admission?: AdmissionConfig;
+  /** BATCHKEEPER_RETENTION_DAYS of the worker's sweep. */
+  retentionDays?: number;
   startWorker?: boolean;
   fakeProcessingMs?: number;
   /** More providers (Gemini, xAI, OpenAI-compatible...) beside openai and anthropic, pointed at this fake. */
@@ -125,6 +127,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions = {}
         retry: options.retry,
         prices: options.prices,
         admission: options.admission,
+        retentionDays: options.retentionDays,
         workflowBundle: await sharedWorkflowBundle(),
       });
       env.worker = worker;

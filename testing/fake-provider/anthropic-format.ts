@@ -85,6 +85,12 @@ export function messageObject(id: string, model: unknown, reply: FakeReply) {
     content: [{ type: 'text', text: reply.text }],
     stop_reason: 'end_turn',
     stop_sequence: null,
-    usage: { input_tokens: reply.inputTokens, output_tokens: reply.outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    // input_tokens is the uncached input only; output_tokens includes thinking (Anthropic reports no reasoning count).
+    usage: {
+      input_tokens: reply.inputTokens - reply.cachedInputTokens - reply.cacheWriteTokens,
+      output_tokens: reply.outputTokens + reply.reasoningTokens,
+      cache_creation_input_tokens: reply.cacheWriteTokens,
+      cache_read_input_tokens: reply.cachedInputTokens,
+    },
   };
 }

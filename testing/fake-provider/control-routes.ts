@@ -2,6 +2,7 @@
  * `/_control/*` JSON endpoints: the same control surface as the programmatic FakeProvider API, for other
  * processes (demo, worker subprocesses, chaos runs). No API key needed.
  */
+import { fileLedger } from './file-ledger';
 import { REQUEST_OUTCOMES, type FakeConfig, type OutcomeSpec } from './config';
 import type { FaultInjector, FaultRatesSpec, FaultSpec } from './faults';
 import { FakeHttpError, json, type Route } from './router';
@@ -19,6 +20,7 @@ export function describeBatch(state: FakeState, batch: FakeBatch) {
   return {
     id: batch.id,
     provider: batch.provider,
+    endpoint: batch.endpoint,
     phase: current.phase,
     processed: current.processed,
     requestCount: batch.requests.length,
@@ -66,6 +68,7 @@ export function controlRoutes(state: FakeState, faults: FaultInjector): Route[] 
   });
   return [
     control('state', 'GET', /^\/_control\/state$/, () => json(describeState(state, faults))),
+    control('files', 'GET', /^\/_control\/files$/, () => json(fileLedger(state))),
     control('configure', 'POST', /^\/_control\/configure$/, async (ctx) => {
       state.configure(validateConfig(await ctx.json()));
       return json({ config: state.config });

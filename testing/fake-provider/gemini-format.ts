@@ -73,6 +73,12 @@ function batchOutput(state: FakeState, batch: FakeBatch, current: Snapshot) {
   return { inlinedResponses: { inlinedResponses } };
 }
 
+/** The responses file a finished file-input batch has (none while it runs, for inline input, or with no results). */
+export function geminiResponsesFiles(state: FakeState, batch: FakeBatch): string[] {
+  const current = state.snapshot(batch);
+  return current.terminal && batch.inputFileId && resultIndices(state, batch, current).length > 0 ? [responsesFileName(batch)] : [];
+}
+
 /** Lines of the responses file: `{key, response}` or `{key, error}`. */
 export function* responsesFileLines(state: FakeState, batch: FakeBatch, current: Snapshot): Generator<string> {
   for (const index of resultIndices(state, batch, current)) {
@@ -118,7 +124,13 @@ function generateContentResponse(batch: FakeBatch, customId: string, params: Rec
   const reply = fakeReply(customId, params);
   return {
     candidates: [{ content: { parts: [{ text: reply.text }], role: 'model' }, finishReason: 'STOP', index: 0 }],
-    usageMetadata: { promptTokenCount: reply.inputTokens, candidatesTokenCount: reply.outputTokens, totalTokenCount: reply.inputTokens + reply.outputTokens },
+    usageMetadata: {
+      promptTokenCount: reply.inputTokens,
+      candidatesTokenCount: reply.outputTokens,
+      totalTokenCount: reply.inputTokens + reply.outputTokens + reply.reasoningTokens,
+      ...(reply.cachedInputTokens ? { cachedContentTokenCount: reply.cachedInputTokens } : {}),
+      ...(reply.reasoningTokens ? { thoughtsTokenCount: reply.reasoningTokens } : {}),
+    },
     modelVersion: batch.model,
     responseId: shortHash(`${batch.id}/${customId}`, 20),
   };

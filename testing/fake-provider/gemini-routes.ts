@@ -4,7 +4,7 @@
  * download of a responses file.
  */
 import { randomBytes } from 'node:crypto';
-import { batchOfResponsesFile, batchOperation, fileObject, responsesFileLines } from './gemini-format';
+import { batchOfResponsesFile, batchOperation, fileObject, geminiResponsesFiles, responsesFileLines } from './gemini-format';
 import { storeInputFile } from './input-file';
 import { tokenPage } from './pages';
 import { FakeHttpError, json, type Reply, type RequestContext, type Route } from './router';
@@ -104,9 +104,27 @@ export function geminiRoutes(state: FakeState): Route[] {
         const id = batchOfResponsesFile(params.id!);
         const batch = id ? state.getBatch(id) : undefined;
         const current = batch ? state.snapshot(batch) : undefined;
-        if (!batch || !current?.terminal || !batch.inputFileId) throw new FakeHttpError(404, 'NOT_FOUND', `File files/${params.id} not found.`);
+        if (!batch || !current?.terminal || !batch.inputFileId || state.isDeleted(`files/${params.id}`)) {
+          throw new FakeHttpError(404, 'NOT_FOUND', `File files/${params.id} not found.`);
+        }
         const lines = state.resultFile(batch, current, 'responses', () => responsesFileLines(state, batch, current));
         return { kind: 'lines', status: 200, lines, contentType: 'application/octet-stream' };
+      },
+    },
+    {
+      name: 'gemini.files.delete',
+      provider: 'gemini',
+      method: 'DELETE',
+      pattern: /^\/v1beta\/files\/(?<id>[^/:]+)$/,
+      handle: ({ params }) => {
+        const name = `files/${params.id}`;
+        const input = state.getFile(name);
+        const output = batchOfResponsesFile(params.id!);
+        const batch = output ? state.getBatch(output) : undefined;
+        const liveOutput = batch && !state.isDeleted(name) && geminiResponsesFiles(state, batch).includes(name);
+        if (!(input?.provider === 'gemini') && !liveOutput) throw new FakeHttpError(404, 'NOT_FOUND', `File ${name} not found.`);
+        state.markDeleted('gemini', name);
+        return json({});
       },
     },
   ];
@@ -164,6 +182,7 @@ async function resumableUpload(state: FakeState, uploads: Map<string, PendingUpl
     data: Buffer.concat(pending.chunks),
     filename: pending.displayName,
     purpose: 'batch',
+    provider: 'gemini',
     fields: { id: 'key', body: 'request' },
   });
   return { kind: 'json', status: 200, body: { file: fileObject(file) }, headers: { 'x-goog-upload-status': 'final' } };

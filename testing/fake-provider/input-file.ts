@@ -24,11 +24,16 @@ export interface ParsedInput {
 /** Stores an input file; `id` defaults to an OpenAI-style `file-…` id. */
 export function storeInputFile(
   state: FakeState,
-  input: { data: Buffer; filename: string; purpose: string; fields: LineFields; id?: string },
+  input: {
+    data: Buffer; filename: string; purpose: string; fields: LineFields; provider: string; id?: string;
+    expiresAfter?: FakeFile['expiresAfter'];
+  },
 ): FakeFile {
   const { requests, urls, model, errors } = parseInputJsonl(input.data, input.fields);
   const file: FakeFile = {
     id: input.id ?? `file-${randomBytes(12).toString('hex')}`,
+    provider: input.provider,
+    expiresAfter: input.expiresAfter ?? null,
     filename: input.filename,
     purpose: input.purpose,
     bytes: input.data.length,
@@ -44,13 +49,28 @@ export function storeInputFile(
 }
 
 /** A multipart upload's `file` part (OpenAI also insists on `purpose`; xAI sends the file alone). */
-export function uploadedFilePart(ctx: RequestContext, body: Buffer, requirePurpose: boolean): { data: Buffer; filename: string; purpose: string } {
+export function uploadedFilePart(
+  ctx: RequestContext, body: Buffer, requirePurpose: boolean,
+): { data: Buffer; filename: string; purpose: string; expiresAfter: FakeFile['expiresAfter'] } {
   const parts = parseMultipart(body, ctx.req.headers['content-type'] ?? '');
+  const field = (name: string) => parts.find((part) => part.name === name)?.data.toString('utf8');
   const filePart = parts.find((part) => part.name === 'file');
   const purpose = parts.find((part) => part.name === 'purpose')?.data.toString('utf8');
   if (!filePart) throw new FakeHttpError(400, 'invalid_request_error', 'Missing required parameter: file.', 'missing_required_parameter');
   if (requirePurpose && !purpose) throw new FakeHttpError(400, 'invalid_request_error', 'Missing required parameter: purpose.', 'missing_required_parameter');
-  return { data: filePart.data, filename: filePart.filename ?? 'upload.jsonl', purpose: purpose ?? 'batch' };
+  return { data: filePart.data, filename: filePart.filename ?? 'upload.jsonl', purpose: purpose ?? 'batch', expiresAfter: expiresAfter(field) };
+}
+
+/** OpenAI's `expires_after[anchor]` + `expires_after[seconds]` form fields (3600 to 2592000 s after created_at). */
+function expiresAfter(field: (name: string) => string | undefined): FakeFile['expiresAfter'] {
+  const anchor = field('expires_after[anchor]');
+  const seconds = field('expires_after[seconds]');
+  if (anchor === undefined && seconds === undefined) return null;
+  const value = Number(seconds);
+  if (anchor !== 'created_at' || !Number.isInteger(value) || value < 3600 || value > 2_592_000) {
+    throw new FakeHttpError(400, 'invalid_request_error', 'expires_after needs anchor created_at and seconds from 3600 to 2592000.', 'invalid_value');
+  }
+  return { anchor, seconds: value };
 }
 
 function parseInputJsonl(data: Buffer, fields: LineFields): ParsedInput {

@@ -124,9 +124,9 @@ function resultLine(batch: FakeBatch, index: number, disposition: Disposition): 
   const response = (statusCode: number, body: unknown) => ({ status_code: statusCode, request_id: `req_${lineId}`, body });
   switch (disposition) {
     case 'succeeded':
-      return line(response(200, chatCompletion(batch, request.customId, request.params, lineId)), null);
+      return line(response(200, replyBody(batch, request.customId, request.params, lineId)), null);
     case 'malformed':
-      return brokenLine(line(response(200, chatCompletion(batch, request.customId, request.params, lineId)), null), customId);
+      return brokenLine(line(response(200, replyBody(batch, request.customId, request.params, lineId)), null), customId);
     case 'errored':
       return line(response(500, openaiErrorBody('The server had an error while processing your request.', 'server_error')), null);
     case 'invalid':
@@ -141,15 +141,62 @@ function resultLine(batch: FakeBatch, index: number, disposition: Disposition): 
   }
 }
 
+/** The answer of the batch's endpoint: a chat completion, a Responses API response or an embeddings list. */
+export function replyBody(batch: FakeBatch, customId: string, params: Record<string, unknown>, lineId: string) {
+  if (batch.endpoint.endsWith('/responses')) return responsesReply(batch, customId, params, lineId);
+  if (batch.endpoint.endsWith('/embeddings')) return embeddingsReply(batch, customId, params);
+  return chatCompletion(batch, customId, params, lineId);
+}
+
+function responsesReply(batch: FakeBatch, customId: string, params: Record<string, unknown>, lineId: string) {
+  const reply = fakeReply(customId, params);
+  const output = reply.outputTokens + reply.reasoningTokens;
+  return {
+    id: `resp_${lineId}`,
+    object: 'response',
+    created_at: seconds(batch.timeline.createdAt),
+    status: 'completed',
+    model: batch.model,
+    output: [{ type: 'message', id: `msg_${lineId}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: reply.text, annotations: [] }] }],
+    usage: {
+      input_tokens: reply.inputTokens,
+      input_tokens_details: { cached_tokens: reply.cachedInputTokens },
+      output_tokens: output,
+      output_tokens_details: { reasoning_tokens: reply.reasoningTokens },
+      total_tokens: reply.inputTokens + output,
+    },
+  };
+}
+
+function embeddingsReply(batch: FakeBatch, customId: string, params: Record<string, unknown>) {
+  const reply = fakeReply(customId, params);
+  const inputs = Array.isArray(params.input) ? params.input : [params.input];
+  const vector = (index: number) => Array.from({ length: 8 }, (_, i) => Number((((index + 1) * (i + 3)) % 17 / 17).toFixed(4)));
+  return {
+    object: 'list',
+    model: batch.model,
+    data: inputs.map((_, index) => ({ object: 'embedding', index, embedding: vector(index) })),
+    usage: { prompt_tokens: reply.inputTokens, total_tokens: reply.inputTokens },
+  };
+}
+
 export function chatCompletion(batch: FakeBatch, customId: string, params: Record<string, unknown>, lineId: string) {
   const reply = fakeReply(customId, params);
+  const completion = reply.outputTokens + reply.reasoningTokens;
   return {
     id: `chatcmpl-${lineId}`,
     object: 'chat.completion',
     created: seconds(batch.timeline.createdAt),
     model: batch.model,
     choices: [{ index: 0, message: { role: 'assistant', content: reply.text, refusal: null }, logprobs: null, finish_reason: 'stop' }],
-    usage: { prompt_tokens: reply.inputTokens, completion_tokens: reply.outputTokens, total_tokens: reply.inputTokens + reply.outputTokens },
+    // prompt_tokens includes the cached ones, completion_tokens the reasoning ones (as on the real API).
+    usage: {
+      prompt_tokens: reply.inputTokens,
+      completion_tokens: completion,
+      total_tokens: reply.inputTokens + completion,
+      prompt_tokens_details: { cached_tokens: reply.cachedInputTokens, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: reply.reasoningTokens, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    },
     system_fingerprint: null,
   };
 }

@@ -29,7 +29,7 @@ export function openaiRoutes(state: FakeState, variant: OpenAIVariant = OPENAI):
       pattern: path('/files'),
       handle: async (ctx) => {
         const upload = uploadedFilePart(ctx, await ctx.body(), true);
-        return json(fileObject(storeInputFile(state, { ...upload, fields: OPENAI_LINE })));
+        return json(fileObject(storeInputFile(state, { ...upload, fields: OPENAI_LINE, provider: variant.name })));
       },
     },
     {
@@ -38,7 +38,7 @@ export function openaiRoutes(state: FakeState, variant: OpenAIVariant = OPENAI):
       method: 'GET',
       pattern: path('/files/(?<id>[^/]+)'),
       handle: ({ params }) => {
-        const input = state.getFile(params.id!);
+        const input = ownFile(state, params.id!, variant);
         if (input) return json(fileObject(input));
         const { batch } = resultFileOr404(state, params.id!, variant);
         return json(fileObject({ id: params.id!, bytes: 0, createdAt: Date.now(), filename: `${batch.id}_results.jsonl`, purpose: 'batch_output' }));
@@ -52,12 +52,24 @@ export function openaiRoutes(state: FakeState, variant: OpenAIVariant = OPENAI):
       batchId: (params) => parseResultFileId(params.id!)?.batchId,
       counter: 'results',
       handle: ({ params }) => {
-        const input = state.getFile(params.id!);
+        const input = ownFile(state, params.id!, variant);
         if (input) return { kind: 'raw', status: 200, data: input.content, contentType: 'application/octet-stream' };
         const { batch, kind } = resultFileOr404(state, params.id!, variant);
         const current = state.snapshot(batch);
         const lines = state.resultFile(batch, current, kind, () => resultLines(state, batch, current, kind));
         return { kind: 'lines', status: 200, lines, contentType: 'application/octet-stream' };
+      },
+    },
+    {
+      name: `${variant.name}.files.delete`,
+      provider: 'openai',
+      method: 'DELETE',
+      pattern: path('/files/(?<id>[^/]+)'),
+      handle: ({ params }) => {
+        const id = params.id!;
+        if (!ownFile(state, id, variant)) resultFileOr404(state, id, variant);
+        state.markDeleted(variant.name, id);
+        return json({ id, object: 'file', deleted: true });
       },
     },
     {
@@ -81,6 +93,7 @@ export function openaiRoutes(state: FakeState, variant: OpenAIVariant = OPENAI):
           endpoint: body.endpoint,
           completionWindow: body.completion_window,
           inputFileId: file.id,
+          outputExpiresAfter: outputExpiresAfter(body.output_expires_after),
           validationErrors: [...file.parseErrors, ...endpointErrors(file, body.endpoint)],
         });
         if (created === 'rejected' || created === 'queue_limited') throw new FakeHttpError(400, 'invalid_request_error', 'Batch rejected (simulated).', 'invalid_request');
@@ -137,10 +150,25 @@ export function openaiRoutes(state: FakeState, variant: OpenAIVariant = OPENAI):
   return check ? routes.map((route) => ({ ...route, handle: (ctx) => (check(ctx), route.handle(ctx)) })) : routes;
 }
 
+/** An uploaded file of this variant that was not deleted. */
+function ownFile(state: FakeState, fileId: string, variant: OpenAIVariant) {
+  const file = state.getFile(fileId);
+  return file?.provider === variant.name ? file : undefined;
+}
+
+function outputExpiresAfter(value: unknown): { anchor: string; seconds: number } | null {
+  if (value === undefined || value === null) return null;
+  const { anchor, seconds } = value as { anchor?: unknown; seconds?: unknown };
+  if (anchor !== 'created_at' || typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 3600 || seconds > 2_592_000) {
+    throw new FakeHttpError(400, 'invalid_request_error', 'output_expires_after needs anchor created_at and seconds from 3600 to 2592000.', 'invalid_value');
+  }
+  return { anchor, seconds };
+}
+
 function resultFileOr404(state: FakeState, fileId: string, variant: OpenAIVariant) {
   const parsed = parseResultFileId(fileId);
   const batch = parsed ? state.getBatch(parsed.batchId) : undefined;
-  if (!parsed || !batch || batch.provider !== variant.name || !resultFiles(state, batch, state.snapshot(batch)).has(parsed.kind)) {
+  if (!parsed || !batch || batch.provider !== variant.name || state.isDeleted(fileId) || !resultFiles(state, batch, state.snapshot(batch)).has(parsed.kind)) {
     throw new FakeHttpError(404, 'invalid_request_error', `No such File object: ${fileId}`);
   }
   return { batch, kind: parsed.kind };

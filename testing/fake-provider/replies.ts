@@ -2,9 +2,23 @@
 
 export interface FakeReply {
   text: string;
+  /** Every input token, cached and cache-written ones included (each format reports them its provider's way). */
   inputTokens: number;
+  /** Output tokens besides reasoning. */
   outputTokens: number;
+  /** Input tokens read from the prompt cache: half the input when the request asks for caching, else 0. */
+  cachedInputTokens: number;
+  /** Input tokens written to the prompt cache (Anthropic reports them): a quarter of the input when caching, else 0. */
+  cacheWriteTokens: number;
+  /** Reasoning tokens: 7 when the request asks for reasoning or thinking, else 0. */
+  reasoningTokens: number;
 }
+
+/** Fields that ask for prompt caching (OpenAI/xAI prompt_cache_key, Anthropic cache_control, Gemini cachedContent). */
+const CACHE_HINT = /"(prompt_cache_key|cache_control|cachedContent)"/;
+/** Fields that ask for reasoning (OpenAI reasoning_effort / Responses reasoning, Anthropic thinking, Gemini thinkingConfig). */
+const REASONING_HINT = /"(reasoning_effort|reasoning|thinking|thinkingConfig)"/;
+export const FAKE_REASONING_TOKENS = 7;
 
 /** Characters appended to every reply text (0 by default): large result files for benchmarks (bench/ingest.ts). */
 let replyPaddingChars = 0;
@@ -23,7 +37,15 @@ export function fakeReply(customId: string, params: Record<string, unknown>): Fa
     : base;
   const promptChars = textLength([params.system, params.messages, params.input, params.prompt, params.systemInstruction, params.contents]);
   // ~4 characters per token, like the providers' rule of thumb; never 0 so usage sums are visible.
-  return { text, inputTokens: Math.max(1, Math.ceil(promptChars / 4)), outputTokens: Math.ceil(text.length / 4) };
+  const inputTokens = Math.max(1, Math.ceil(promptChars / 4));
+  const json = JSON.stringify(params);
+  const caching = CACHE_HINT.test(json);
+  return {
+    text, inputTokens, outputTokens: Math.ceil(text.length / 4),
+    cachedInputTokens: caching ? Math.floor(inputTokens / 2) : 0,
+    cacheWriteTokens: caching ? Math.floor(inputTokens / 4) : 0,
+    reasoningTokens: REASONING_HINT.test(json) ? FAKE_REASONING_TOKENS : 0,
+  };
 }
 
 /** Total length of every string inside value (message contents, nested blocks...). */

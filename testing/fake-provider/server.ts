@@ -9,6 +9,7 @@ import { anthropicRoutes } from './anthropic-routes';
 import type { FakeConfig, OutcomeSpec } from './config';
 import { applyBatchControl, controlRoutes, describeBatch, describeState, validateOutcomes, type BatchControl } from './control-routes';
 import { errorReply, faultBody, hasApiKey, unauthorized } from './error-bodies';
+import { fileLedger, type FileLedger } from './file-ledger';
 import { FaultInjector, type FaultRatesSpec, type FaultSpec } from './faults';
 import { geminiRoutes } from './gemini-routes';
 import { readBody, sendReply } from './http-io';
@@ -57,6 +58,8 @@ export interface FakeProvider {
   createdBatches(): CreatedBatchInfo[];
   /** Creates refused (or failed at validation) for a full queue (config.queueLimits, outcome queue_limited). */
   queueRefusals(): QueueRefusal[];
+  /** Files each provider still holds (input uploads, result files) and those deleted through its DELETE route. */
+  files(): FileLedger;
   batch(providerBatchId: string): ReturnType<typeof describeBatch> | undefined;
   state(): ReturnType<typeof describeState>;
   completeNow(providerBatchId: string): boolean;
@@ -125,6 +128,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     routeCounts: () => state.routeCountsRecord(),
     createdBatches: () => state.createdBatches(),
     queueRefusals: () => state.queueRefusals(),
+    files: () => fileLedger(state),
     batch: (id) => {
       const batch = state.getBatch(id);
       return batch ? describeBatch(state, batch) : undefined;

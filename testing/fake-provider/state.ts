@@ -42,6 +42,8 @@ export interface FakeBatch {
   endpoint: string;
   completionWindow: string;
   inputFileId: string | null;
+  /** OpenAI `output_expires_after` of the create call; null when none was sent. */
+  outputExpiresAfter: { anchor: string; seconds: number } | null;
   validationErrors: ValidationError[];
   fingerprint: string;
   counters: BatchCounters;
@@ -53,6 +55,10 @@ export const STATUS_READ_TIMES_KEPT = 64;
 
 export interface FakeFile {
   id: string;
+  /** Who holds it: 'openai', an OpenAI-compatible variant, 'xai' or 'gemini'. */
+  provider: string;
+  /** `expires_after` as the upload sent it (OpenAI: anchor + seconds); null when none was sent. */
+  expiresAfter: { anchor: string; seconds: number } | null;
   filename: string;
   purpose: string;
   bytes: number;
@@ -86,7 +92,15 @@ export interface NewBatch {
   endpoint?: string;
   completionWindow?: string;
   inputFileId?: string | null;
+  outputExpiresAfter?: { anchor: string; seconds: number } | null;
   validationErrors?: ValidationError[];
+}
+
+/** A file deleted through a provider's DELETE route. */
+export interface DeletedFile {
+  provider: string;
+  id: string;
+  deletedAt: string;
 }
 
 export type BatchPatch = BatchTiming & { failed?: boolean };
@@ -135,6 +149,8 @@ export class FakeState {
   /** Told of every change to a batch's timeline (the webhook sender plans its event from it; webhooks.ts). */
   onBatchChanged?: (batch: FakeBatch) => void;
   private refusals: QueueRefusal[] = [];
+  /** Files deleted through the DELETE routes (input and result files alike), by id. */
+  private deleted = new Map<string, DeletedFile>();
 
   constructor(private readonly initialProcessingMs = 300) {
     this.config = defaultConfig(initialProcessingMs);
@@ -173,6 +189,7 @@ export class FakeState {
     this.keptResultFiles.clear();
     this.routeCounts.clear();
     this.refusals = [];
+    this.deleted.clear();
   }
 
   /** Creates refused for a full queue, oldest first. */
@@ -230,6 +247,7 @@ export class FakeState {
       endpoint: input.endpoint ?? '/v1/chat/completions',
       completionWindow: input.completionWindow ?? '24h',
       inputFileId: input.inputFileId ?? null,
+      outputExpiresAfter: input.outputExpiresAfter ?? null,
       validationErrors: input.validationErrors?.length
         ? input.validationErrors
         : queueLimited
@@ -326,8 +344,27 @@ export class FakeState {
     this.files.set(file.id, file);
   }
 
+  /** An uploaded file, unless it was deleted. */
   getFile(id: string): FakeFile | undefined {
-    return this.files.get(id);
+    return this.deleted.has(id) ? undefined : this.files.get(id);
+  }
+
+  /** Every uploaded file that was not deleted. */
+  liveInputFiles(): FakeFile[] {
+    return [...this.files.values()].filter((file) => !this.deleted.has(file.id));
+  }
+
+  isDeleted(id: string): boolean {
+    return this.deleted.has(id);
+  }
+
+  /** Records a file (input or result) as deleted; the routes check first that it exists and is the provider's. */
+  markDeleted(provider: string, id: string): void {
+    this.deleted.set(id, { provider, id, deletedAt: new Date().toISOString() });
+  }
+
+  deletedFiles(): DeletedFile[] {
+    return [...this.deleted.values()];
   }
 
   countRoute(route: string): void {

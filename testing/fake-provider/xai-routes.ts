@@ -25,7 +25,19 @@ export function xaiRoutes(state: FakeState): Route[] {
       method: 'POST',
       pattern: /^\/xai\/v1\/files$/,
       // xAI takes the file part alone, no purpose.
-      handle: async (ctx) => json(fileObject(storeInputFile(state, { ...uploadedFilePart(ctx, await ctx.body(), false), fields: OPENAI_LINE }))),
+      handle: async (ctx) => json(fileObject(storeInputFile(state, { ...uploadedFilePart(ctx, await ctx.body(), false), fields: OPENAI_LINE, provider: 'xai' }))),
+    },
+    {
+      name: 'xai.files.delete',
+      provider: 'xai',
+      method: 'DELETE',
+      pattern: /^\/xai\/v1\/files\/(?<id>[^/:]+)$/,
+      handle: ({ params }) => {
+        const file = state.getFile(params.id!);
+        if (file?.provider !== 'xai') throw new FakeHttpError(404, 'not_found', `File ${params.id} not found.`);
+        state.markDeleted('xai', file.id);
+        return json({ id: file.id, object: 'file', deleted: true });
+      },
     },
     {
       name: 'xai.batches.create',

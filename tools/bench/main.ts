@@ -307,7 +307,8 @@ function toRecord(batch: NewBatch): BatchRecord {
     requestCount: batch.requests.length, requestCounts: {}, pollScheduleMs: batch.pollScheduleMs, maxAgeMs: batch.maxAgeMs,
     pollCount: 0, lastPolledAt: null, nextPollAt: null, createdAt: new Date(), submittedAt: null, deadlineAt: null, endedAt: null,
     resultsFetchedAt: null, handlerDispatchedAt: null, failedAt: null, failureCode: null, failureMessage: null, inputTokens: 0,
-    outputTokens: 0, round: 1, maxRequestAttempts: batch.maxRequestAttempts ?? 1, costUsd: null, deadLetteredRequests: 0, stragglers: null,
+    outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, endpoint: null, round: 1, maxRequestAttempts: batch.maxRequestAttempts ?? 1,
+    costUsd: null, deadLetteredRequests: 0, stragglers: null,
   };
 }
 

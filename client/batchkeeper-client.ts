@@ -22,7 +22,7 @@ import { DEFAULT_MAX_AGE_MS, DEFAULT_POLL_SCHEDULE_MS } from '../domain/poll-sch
 import { IdempotencyConflictError, NotApplicableError, NotFoundError, ValidationError, WaitTimeoutError } from './errors';
 import { withWorkflowErrors } from './temporal-errors';
 import { requireUuid } from './ids';
-import { validateSubmitBatch, type SubmitBatchInput } from './validate-batch';
+import { validateSubmitBatch, type SubmitBatchInput, type ValidSubmitBatch } from './validate-batch';
 import { validateStartJob, type StartJobInput } from './validate-job';
 
 export interface BatchkeeperClientOptions {
@@ -99,7 +99,7 @@ export class BatchkeeperClient {
   }
 
   /** Inserts the batch unless its idempotency key is stored already; returns the stored batch either way. */
-  private async storeBatch(db: ClientBase, valid: SubmitBatchInput, idempotencyKey: string): Promise<{ batch: BatchRecord; created: boolean }> {
+  private async storeBatch(db: ClientBase, valid: ValidSubmitBatch, idempotencyKey: string): Promise<{ batch: BatchRecord; created: boolean }> {
     const existing = await findBatchByIdempotencyKey(db, idempotencyKey);
     if (existing) return { batch: existing, created: false };
     const batchId = randomUUID();
@@ -281,7 +281,7 @@ function isUniqueViolation(error: unknown, constraint: string): boolean {
   return (error as { code?: string }).code === '23505' && (error as { constraint?: string }).constraint === constraint;
 }
 
-function assertSameSubmission(batch: BatchRecord, input: SubmitBatchInput, key: string): void {
+function assertSameSubmission(batch: BatchRecord, input: ValidSubmitBatch, key: string): void {
   const differences: string[] = [];
   if (batch.provider !== input.provider) differences.push(`provider ${batch.provider}`);
   if (batch.model !== input.model) differences.push(`model ${batch.model}`);

@@ -2,8 +2,9 @@ import { KNOWN_PROVIDER_LIMITS, lookupLimits, MAX_LOGICAL_REQUESTS, type Provide
 import { validateRetrySettings as checkRetrySettings } from '../domain/retry-policy';
 import { DEFAULT_MAX_AGE_MS } from '../domain/poll-schedule';
 import type { StragglerPolicy } from '../domain/types';
+import type { NewRequest } from '../db/requests-store';
 import { ValidationError } from './errors';
-import { requireStorableJson, requireStorableText } from './validate-text';
+import { requireStorableJson, requireStorableText, storableJson } from './validate-text';
 
 /** What an app passes to submitBatch. */
 export interface SubmitBatchInput {
@@ -74,10 +75,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * Rejects bad input with a ValidationError naming the field. Runs before any write, so a rejected submission leaves
  * nothing behind.
  */
+/** A submission that passed validation; each request carries its params as the JSON text to store. */
+export interface ValidSubmitBatch extends Omit<SubmitBatchInput, 'requests'> {
+  requests: NewRequest[];
+}
+
 export function validateSubmitBatch(
   input: unknown,
   options: { handlers?: readonly string[]; providerLimits?: ProviderLimitsTable } = {},
-): SubmitBatchInput {
+): ValidSubmitBatch {
   if (!isPlainObject(input)) throw new ValidationError('input', 'must be an object');
   const { provider, model, requests, handler, metadata, idempotencyKey, pollScheduleMs, maxAgeMs, maxRequestAttempts, stragglers, endpoint } = input;
 
@@ -103,6 +109,7 @@ export function validateSubmitBatch(
     throw new ValidationError('requests', `${requests.length} requests exceed the limit of ${MAX_LOGICAL_REQUESTS} per logical batch`);
   }
   const seen = new Set<string>();
+  const validRequests: NewRequest[] = [];
   requests.forEach((request, index) => {
     const where = `requests[${index}]`;
     if (!isPlainObject(request)) throw new ValidationError(where, 'must be an object with customId and params');
@@ -119,11 +126,12 @@ export function validateSubmitBatch(
     if ('model' in request.params && request.params.model !== model) {
       throw new ValidationError(`${where}.params.model`, `differs from the batch model ${JSON.stringify(model)}; one model per batch`);
     }
-    const bytes = requireStorableJson(request.params, `${where}.params`);
+    const { json, bytes } = storableJson(request.params, `${where}.params`);
     // A single request must fit in one provider batch; the batch as a whole is split as needed.
     if (bytes > limits.maxBytes) {
       throw new ValidationError(`${where}.params`, `${bytes} bytes exceed ${provider}'s limit of ${limits.maxBytes} bytes per batch`);
     }
+    validRequests.push({ customId: request.customId, params: request.params, paramsJson: json });
   });
   if (handler !== undefined) {
     if (typeof handler !== 'string' || !NAME_PATTERN.test(handler)) {
@@ -163,7 +171,7 @@ export function validateSubmitBatch(
       if (!('input' in request.params)) throw new ValidationError(`requests[${index}].params.input`, 'is required by the embeddings endpoint');
     });
   }
-  return input as unknown as SubmitBatchInput;
+  return { ...(input as unknown as SubmitBatchInput), requests: validRequests };
 }
 
 /** Retry settings Temporal would refuse, as a ValidationError naming the field (e.g. `retry.maximumAttempts`). */

@@ -15,6 +15,11 @@ export function requireStorableText(value: unknown, field: string): void {
  * cannot carry (BigInt, a cycle) or holding text PostgreSQL cannot store is refused naming the field.
  */
 export function requireStorableJson(value: unknown, field: string): number {
+  return storableJson(value, field).bytes;
+}
+
+/** As requireStorableJson, with the JSON text itself, for a caller that stores it (serialised once). */
+export function storableJson(value: unknown, field: string): { json: string; bytes: number } {
   let stored: ReturnType<typeof jsonForStorage>;
   try {
     stored = jsonForStorage(value, field);
@@ -22,5 +27,6 @@ export function requireStorableJson(value: unknown, field: string): number {
     throw new ValidationError(field, 'must be JSON (no BigInt values or circular references)');
   }
   if (stored.unstorable) throw new ValidationError(stored.unstorable.path, stored.unstorable.problem);
-  return Buffer.byteLength(stored.json ?? '', 'utf8');
+  const json = stored.json ?? '';
+  return { json, bytes: Buffer.byteLength(json, 'utf8') };
 }

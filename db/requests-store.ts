@@ -13,6 +13,8 @@ import type { SqlParams } from './sql-params';
 export interface NewRequest {
   customId: string;
   params: Record<string, unknown>;
+  /** `params` as JSON text when the caller serialised it already (submitBatch's validation does), so it is done once. */
+  paramsJson?: string;
 }
 
 export interface RequestRecord {
@@ -42,8 +44,8 @@ export async function insertRequests(db: ClientBase, batchId: string, requests: 
   const copy = new CopyWriter(db, 'COPY batch_requests (batch_id, custom_id, position, params) FROM STDIN');
   try {
     for (let position = 0; position < requests.length; position += 1) {
-      const { customId, params } = requests[position];
-      const behind = copy.write(`${batchId}\t${copyText(customId)}\t${position}\t${copyText(JSON.stringify(params))}`);
+      const { customId, params, paramsJson } = requests[position];
+      const behind = copy.write(`${batchId}\t${copyText(customId)}\t${position}\t${copyText(paramsJson ?? JSON.stringify(params))}`);
       if (behind) await behind;
     }
     await copy.end();

@@ -3,10 +3,13 @@
  * nothing elsewhere; what the database accepts as a status is what domain/statuses.ts says; down undoes everything.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { insertBatch } from '../db/batches-store';
 import { migrateDatabase, runMigrations } from '../db/migrate';
+import { createPool, inTransaction } from '../db/pool';
 import { BATCH_STATUSES, JOB_STATUSES, REQUEST_STATUSES } from '../domain/statuses';
 import { createScratchDatabase, type ScratchDatabase } from './support/scratch-database';
 
@@ -67,4 +70,31 @@ test('migrating down removes every table, view and function of the schema', asyn
   assert.deepEqual((await tablesBySchema()).reviews_bk, ['batchkeeper_migrations']);
   const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'reviews_bk'`);
   assert.equal(rows[0].n, 0);
+});
+
+test('request bodies are kept out of the row: updating a request\'s bookkeeping does not copy its body', async () => {
+  const pool = createPool(db.url, { max: 1 });
+  try {
+    const id = randomUUID();
+    const WORDS = ['batch', 'provider', 'result', 'review', 'summary', 'customer', 'order', 'shipping', 'quality', 'price'];
+    // 400 requests of about 3.7 KB of varied text: compressed to about 1.6 KB each, they would stay inline without
+    // migration 1700000000015 and the heap would hold about 800 KB, and twice that after one UPDATE of every row.
+    const requests = Array.from({ length: 400 }, (_, index) => ({
+      customId: `r-${index}`,
+      params: { messages: [{ role: 'user', content: Array.from({ length: 350 }, (_, word) => `${WORDS[(index + word * 7) % WORDS.length]}${(index * 31 + word * 17) % 997}`).join(' ') }] },
+    }));
+    await inTransaction(pool, (client) => insertBatch(client, {
+      id, idempotencyKey: `toast-${id}`, workflowId: `batch-${id}`, provider: 'openai', model: 'gpt-4o-mini', handlerName: null, metadata: {},
+      pollScheduleMs: [60_000], maxAgeMs: 86_400_000, requests,
+    }));
+    await pool.query('UPDATE batch_requests SET attempts = attempts + 1 WHERE batch_id = $1', [id]);
+    const { rows } = await pool.query(
+      `SELECT pg_relation_size(c.oid) AS heap, pg_relation_size(c.reltoastrelid) AS toast FROM pg_class c
+        WHERE c.oid = 'batch_requests'::regclass`,
+    );
+    assert.ok(Number(rows[0].toast) > 400 * 1024, `the bodies are in TOAST (${rows[0].toast} bytes)`);
+    assert.ok(Number(rows[0].heap) < 160 * 1024, `the heap holds narrow rows only, also after an UPDATE (${rows[0].heap} bytes)`);
+  } finally {
+    await pool.end();
+  }
 });

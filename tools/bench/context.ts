@@ -81,6 +81,20 @@ export function benchBatch(options: {
   };
 }
 
+/**
+ * Whether a batch's workflow is asleep until its next poll: on a workflow timer (the schedule's one-off entries) or,
+ * for the repeating last entry, in the poll loop's pending activity waiting for its next attempt (the first attempt
+ * only schedules the first poll).
+ */
+export async function asleepUntilNextPoll(temporal: Client, workflowId: string): Promise<boolean> {
+  const handle = temporal.workflow.getHandle(workflowId);
+  const { raw } = await handle.describe();
+  const pollLoop = raw.pendingActivities?.find((activity) => activity.activityType?.name === 'pollUntilChange');
+  if (pollLoop) return (pollLoop.attempt ?? 0) >= 2;
+  const { events } = await handle.fetchHistory();
+  return Boolean(events?.[events.length - 1]?.timerStartedEventAttributes);
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Runs fn over items with at most `limit` in flight. */

@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { to as copyTo } from 'pg-copy-streams';
 import { pollNowSignal } from '../../domain/definitions';
 import { setReplyPadding } from '../../testing/fake-provider/replies';
-import { benchBatch, sleep, type BenchContext, type WorkerProcess } from './context';
+import { asleepUntilNextPoll, benchBatch, sleep, type BenchContext, type WorkerProcess } from './context';
 import { API_KEY } from './presets';
 import { fastestCopy } from './copy-floor';
 import { round1 } from './memory';
@@ -51,8 +51,7 @@ export async function runIngest(ctx: BenchContext, worker: WorkerProcess, detail
       const { rows } = await ctx.pool.query('SELECT provider_batch_id FROM batches WHERE id = $1', [batch.id]);
       providerBatchId = rows[0]?.provider_batch_id ?? null;
       if (providerBatchId && ctx.fake.batch(providerBatchId)?.phase === 'completed') {
-        const history = await ctx.temporal.workflow.getHandle(batch.workflowId).fetchHistory();
-        if (history.events?.[history.events.length - 1]?.timerStartedEventAttributes) break;
+        if (await asleepUntilNextPoll(ctx.temporal, batch.workflowId)) break;
       }
       if (Date.now() - submitStarted > 300_000) throw new Error('ingest batch not submitted and finished after 5 minutes');
       await sleep(200);

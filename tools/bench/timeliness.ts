@@ -11,13 +11,13 @@
  * workflow-task lag and activity-queue lag. Worker memory with that many open batches is sampled during the same
  * window (memory.ts).
  *
- * Poll-now to handler: a 1,000-request batch whose provider batch has finished sits on a 10-minute timer; pollNow
+ * Poll-now to handler: a 1,000-request batch whose provider batch has finished waits 10 minutes for its next poll; pollNow
  * (BatchkeeperClient.pollNow, the operator's path) is sent and the time until the handler's dispatch transaction
  * starts (batches.handler_dispatched_at) is taken; the median of several trials is reported.
  */
 import { BatchkeeperClient } from '../../client/batchkeeper-client';
 import { inTransaction } from '../../db/pool';
-import { benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './context';
+import { asleepUntilNextPoll, benchBatch, mapLimit, sleep, type BenchContext, type WorkerProcess } from './context';
 import { API_KEY } from './presets';
 import { analyseHistory, type PollTiming } from './history';
 import { RssSampler, summariseOpenBatchesMemory } from './memory';
@@ -33,16 +33,14 @@ export async function runPollNow(ctx: BenchContext, details: BenchDetails) {
     ]);
     ctx.fake.configure({ batchRules: [...ctx.fake.state().config.batchRules, { match: { batchkeeperBatchId: batch.id }, processingMs: 200, times: 1 }] });
     await ctx.startBatchWorkflows([batch]);
-    // Wait for: submitted, the provider batch finished, the workflow asleep on its 10-minute timer.
+    // Wait for: submitted, the provider batch finished, the workflow asleep until its poll 10 minutes on.
     let providerBatchId: string | null = null;
     for (let waited = 0; ; waited += 50) {
       if (waited > 60_000) throw new Error(`poll-now trial ${trial}: batch not submitted and asleep after 60s`);
       const { rows } = await ctx.pool.query('SELECT provider_batch_id FROM batches WHERE id = $1', [batch.id]);
       providerBatchId = rows[0]?.provider_batch_id ?? null;
       if (providerBatchId && ctx.fake.batch(providerBatchId)?.phase === 'completed') {
-        const history = await ctx.temporal.workflow.getHandle(batch.workflowId).fetchHistory();
-        const last = history.events?.[history.events.length - 1];
-        if (last?.timerStartedEventAttributes) break;
+        if (await asleepUntilNextPoll(ctx.temporal, batch.workflowId)) break;
       }
       await sleep(50);
     }

@@ -1,4 +1,5 @@
 import { appendEvent } from '../db/events-store';
+import { isTerminalBatchStatus } from '../domain/statuses';
 import { markPartFilesDeleted, partsWithFilesToDelete } from '../db/provider-batches-store';
 import { batchLookup, batchSubject } from './batch-lookup';
 import type { ActivityDeps } from './deps';
@@ -24,7 +25,9 @@ export function createDeleteProviderFiles(deps: ActivityDeps) {
       // Every part is tried even when one fails, so each attempt gets as far as the provider lets it.
       for (const part of await partsWithFilesToDelete(pool, batch.id)) {
         try {
-          const done = await provider.deleteFiles({ providerBatchId: part.providerBatchId!, inputFileId: part.inputFileId });
+          // The result files are known once a status read saw the part ended (a terminal status is never replaced).
+          const resultFileIds = isTerminalBatchStatus(part.status) ? part.resultFileIds : null;
+          const done = await provider.deleteFiles({ providerBatchId: part.providerBatchId!, inputFileId: part.inputFileId, resultFileIds });
           await markPartFilesDeleted(pool, part);
           parts += 1;
           deleted += done.deleted;

@@ -28,7 +28,7 @@ export async function refreshParts(
     const reading = await read(part.providerBatchId);
     const report: PartReport = {
       part: part.part, status: reading.status, providerStatus: reading.rawStatus, counts: reading.counts,
-      resultsAvailable: reading.resultsAvailable, failure: reading.failure,
+      resultsAvailable: reading.resultsAvailable, failure: reading.failure, resultFileIds: reading.resultFileIds,
     };
     reports.push(report);
     current[index] = applyPartReport(part, report);

@@ -25,6 +25,8 @@ export interface ProviderBatchRecord {
   inputFileId: string | null;
   /** When the part's files were deleted at the provider (null: not yet, or never to be). */
   filesDeletedAt: Date | null;
+  /** The result files its last status read named (null: none read yet, or a provider without files). */
+  resultFileIds: string[] | null;
 }
 
 /** A part row as stored, or as json_agg renders it inside another query (timestamps then come back as text). */
@@ -45,6 +47,7 @@ export function toRecord(row: Record<string, any>): ProviderBatchRecord {
     resultsFetchedAt: toDate(row.results_fetched_at),
     inputFileId: row.input_file_id ?? null,
     filesDeletedAt: toDate(row.files_deleted_at),
+    resultFileIds: row.result_file_ids ?? null,
   };
 }
 
@@ -137,6 +140,7 @@ export interface PartReport {
   counts: RequestCounts;
   resultsAvailable: boolean;
   failure?: { code: string; message: string };
+  resultFileIds?: string[];
 }
 
 /**
@@ -152,6 +156,7 @@ export function applyPartReport(part: ProviderBatchRecord, report: PartReport): 
     resultsAvailable: report.resultsAvailable,
     failureCode: report.failure?.code ?? part.failureCode,
     failureMessage: report.failure?.message ?? part.failureMessage,
+    resultFileIds: report.resultFileIds ?? part.resultFileIds,
   };
 }
 
@@ -160,16 +165,18 @@ export function partReportsSql(params: SqlParams, batchId: string, round: number
   const rows = reports.map((report) => ({
     part: report.part, status: report.status, provider_status: report.providerStatus, request_counts: report.counts,
     results_available: report.resultsAvailable, failure_code: report.failure?.code ?? null, failure_message: report.failure?.message ?? null,
+    result_file_ids: report.resultFileIds ?? null,
   }));
   const terminal = params.add(TERMINAL_BATCH_STATUSES);
   return `UPDATE provider_batches p
              SET status = CASE WHEN p.status = ANY(${terminal}::text[]) THEN p.status ELSE r.status END,
                  provider_status = r.provider_status, request_counts = r.request_counts, results_available = r.results_available,
                  failure_code = COALESCE(r.failure_code, p.failure_code), failure_message = COALESCE(r.failure_message, p.failure_message),
+                 result_file_ids = COALESCE(r.result_file_ids, p.result_file_ids),
                  ended_at = CASE WHEN r.status = ANY(${terminal}::text[]) THEN COALESCE(p.ended_at, now()) ELSE p.ended_at END
             FROM jsonb_to_recordset(${params.add(JSON.stringify(rows))}::jsonb)
                  AS r(part integer, status text, provider_status text, request_counts jsonb, results_available boolean,
-                      failure_code text, failure_message text)
+                      failure_code text, failure_message text, result_file_ids text[])
            WHERE p.batch_id = ${params.add(batchId)}::uuid AND p.round = ${params.add(round)}::integer AND p.part = r.part`;
 }
 

@@ -161,11 +161,14 @@ export class GeminiBatchProvider implements BatchProvider {
     );
   }
 
-  /** The uploaded input file and the responses file (inline batches have neither); a file already gone is fine. */
-  private async removeFiles({ providerBatchId, inputFileId }: DeleteFilesInput): Promise<{ deleted: number }> {
+  /**
+   * The uploaded input file and the responses file (inline batches have neither); a file already gone is fine. The
+   * job is read only when its last status read's responses file is not known.
+   */
+  private async removeFiles({ providerBatchId, inputFileId, resultFileIds }: DeleteFilesInput): Promise<{ deleted: number }> {
     const ctx = this.context('deleteFiles', providerBatchId);
-    const job = await withoutNotFound(() => this.retrieve(ctx, providerBatchId));
-    return deleteEach(ctx, [inputFileId, job?.dest?.fileName], (name) => this.ai.files.delete({ name }));
+    const resultFiles = resultFileIds ?? [(await withoutNotFound(() => this.retrieve(ctx, providerBatchId)))?.dest?.fileName];
+    return deleteEach(ctx, [inputFileId, ...resultFiles], (name) => this.ai.files.delete({ name }));
   }
 
   private async retrieve(ctx: CallContext, providerBatchId: string): Promise<BatchJob> {
@@ -246,6 +249,7 @@ function toReport(job: BatchJob): ProviderStatusReport {
     rawStatus,
     counts: makeCounts({ total: inlined.length, succeeded: inlined.length - errored, errored }),
     resultsAvailable: inlined.length > 0 || job.dest?.fileName !== undefined,
+    resultFileIds: job.dest?.fileName ? [job.dest.fileName] : [],
   };
   if (status === 'failed') {
     report.failure = { code: 'batch_failed', message: job.error?.message ?? `Gemini reported the batch job as ${rawStatus}` };

@@ -186,9 +186,13 @@ export class OpenAIBatchProvider implements BatchProvider {
     };
   }
 
-  /** Input, output and error files of the batch; a file already gone is fine. */
-  private async removeFiles({ providerBatchId, inputFileId }: DeleteFilesInput): Promise<{ deleted: number }> {
+  /**
+   * Input, output and error files of the batch; a file already gone is fine. The batch is read only when the ids
+   * stored with its submission and last status read are not all known.
+   */
+  private async removeFiles({ providerBatchId, inputFileId, resultFileIds }: DeleteFilesInput): Promise<{ deleted: number }> {
     const ctx = this.context('deleteFiles', providerBatchId);
+    if (inputFileId !== null && resultFileIds !== null) return deleteEach(ctx, [inputFileId, ...resultFileIds], (id) => this.client.files.delete(id));
     const batch = await withoutNotFound(() => this.retrieve(ctx, providerBatchId));
     const ids = [inputFileId, str(batch?.input_file_id), str(batch?.output_file_id), str(batch?.error_file_id)];
     return deleteEach(ctx, ids, (id) => this.client.files.delete(id));
@@ -259,6 +263,7 @@ function toReport(batch: JsonRecord, statusTable: OpenAIShape['statusTable']): P
     rawStatus,
     counts,
     resultsAvailable: str(batch.output_file_id) !== undefined || str(batch.error_file_id) !== undefined,
+    resultFileIds: [str(batch.output_file_id), str(batch.error_file_id)].filter((id): id is string => id !== undefined),
   };
   if (status === 'failed') report.failure = batchFailure(batch);
   return report;

@@ -20,6 +20,11 @@ export interface ProviderStatusReport {
   resultsAvailable: boolean;
   /** Set when the provider reports the whole batch failed (e.g. OpenAI validation errors). */
   failure?: { code: string; message: string };
+  /**
+   * Provider files that hold the results (OpenAI's output and error files, Gemini's responses file), for adapters
+   * that delete files: stored with the read, so deleting them after the handler needs no further status read.
+   */
+  resultFileIds?: string[];
 }
 
 /** One request as stored in PostgreSQL: the provider-native body without the model. */
@@ -54,6 +59,8 @@ export interface DeleteFilesInput {
   providerBatchId: string;
   /** The input file stored at submission, when known. */
   inputFileId: string | null;
+  /** The result files of the part's terminal status read; null when not known (the adapter reads the batch). */
+  resultFileIds: string[] | null;
 }
 
 /**

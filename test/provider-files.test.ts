@@ -77,6 +77,11 @@ for (const provider of ['openai', 'xai', 'gemini'] as const) {
     assert.ok(deleted.some((file) => file.id === rows[0].input_file_id), 'the stored input file is the one deleted');
     const events = await env.pool.query(`SELECT detail FROM event_log WHERE subject_id = $1 AND kind = 'provider_files_deleted'`, [batchId]);
     assert.deepEqual(events.rows.map((row) => row.detail), [{ parts: 1, files: deleted.length }]);
+    // The deletion read no status: the files are those the poll that saw the batch end named. The provider saw one
+    // status read per poll and the results step's one.
+    const { rows: [part] } = await env.pool.query(
+      'SELECT p.provider_batch_id, b.poll_count FROM provider_batches p JOIN batches b ON b.id = p.batch_id WHERE p.batch_id = $1', [batchId]);
+    assert.equal(env.fake.counters(part.provider_batch_id)?.retrieve, part.poll_count + 1, 'status reads: the polls and the results step');
   });
 }
 

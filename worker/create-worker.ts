@@ -8,6 +8,7 @@ import { createActivities } from '../activities';
 import type { BatchHandlerRegistry, JobExecutorRegistry } from '../activities/handlers';
 import type { StepMetrics } from '../activities/step-metrics';
 import { FAILURE_CONVERTER_PATH } from '../codec/data-converter';
+import { checkoutBundle, RUNNING_FROM_SOURCE } from './checkout-bundle';
 import type { AdmissionConfig } from '../domain/admission';
 import type { PriceTable } from '../domain/prices';
 import type { RetryConfig } from '../domain/retry-policy';
@@ -17,7 +18,8 @@ export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 /**
  * Workflow bundles built with the package (tools/scripts/build.ts): one with Temporal's default failure converter,
- * one with the codec's (failures encoded as payloads, for encryption). A checkout has none and bundles at start.
+ * one with the codec's (failures encoded as payloads, for encryption). A checkout has none and bundles at start (once
+ * per state of its sources, worker/checkout-bundle.ts).
  */
 export const PREBUILT_BUNDLES = {
   plain: path.join(__dirname, '..', 'workflow-bundle.js'),
@@ -108,13 +110,16 @@ async function defaultWorkflowBundle(dataConverter: DataConverter | undefined): 
   return bundleWorkflows(dataConverter);
 }
 
+/** The workflow code as a bundle; from a checkout, built once per state of the sources (worker/checkout-bundle.ts). */
 export async function bundleWorkflows(dataConverter?: Pick<DataConverter, 'failureConverterPath' | 'payloadConverterPath'>): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({
+  const build = () => bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     failureConverterPath: dataConverter?.failureConverterPath,
     payloadConverterPath: dataConverter?.payloadConverterPath,
     logger: quietBundlerLogger,
   });
+  // An app's payload converter is its own code, outside what the cache key covers.
+  return RUNNING_FROM_SOURCE && !dataConverter?.payloadConverterPath ? checkoutBundle(dataConverter?.failureConverterPath, build) : build();
 }
 
 const quietBundlerLogger = {

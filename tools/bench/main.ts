@@ -284,8 +284,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       results.errors.push(...(await runPeers(ctx, results.details, results)).errors);
     });
     await run('faults', async () => {
-      const sizes = preset.name === 'quick' ? { batchesPerSystem: 20, settleMs: 150_000 } : { batchesPerSystem: 100, settleMs: 300_000 };
-      results.errors.push(...(await runFaults(ctx, results.details, sizes)).errors);
+      results.errors.push(...(await runFaults(ctx, results.details)).errors);
     });
 
     results.machine = { ...results.machine, loadAverageAfter: report.machineInfo().loadAverage };

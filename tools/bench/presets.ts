@@ -53,6 +53,28 @@ export interface Preset {
   /** Replay time of a batch's history cut after each of these polls (the cost of a workflow-cache miss). */
   replayCost: { atPolls: number[] };
   timeliness: { inFlight: number; pollIntervalMs: number; windowMs: number; sampleWorkflows: number };
+  /** The fault run of ours and the peers (tools/bench/peers/faults.ts): its size and timeline, from its start. */
+  faults: FaultPlan;
+}
+
+export interface FaultPlan {
+  batchesPerSystem: number;
+  /** The run ends once every handler ran, or this long after the faults (sooner when only lost batches are left). */
+  settleMs: number;
+  /** How long each provider batch takes. */
+  processingMs: number;
+  submitOverMs: number;
+  /** Provider 429/5xx until then; worker kills until 5 s before. */
+  faultsUntilMs: number;
+  killFromMs: number;
+  killEveryMs: number;
+  restartDelayMs: [number, number];
+  redisRestartAtMs: number;
+  postgresRestartAtMs: number;
+  postgresDownMs: number;
+  drainAtMs: number;
+  /** Longer than the chain's resume grace at the fault scale (10 s). */
+  drainForMs: number;
 }
 
 export const DEFAULT_PRESET: Preset = {
@@ -70,19 +92,31 @@ export const DEFAULT_PRESET: Preset = {
   // 48 polls: a day at the default schedule's 30-minute interval; 360: near Temporal's continue-as-new suggestion.
   replayCost: { atPolls: [1, 10, 48, 100, 200, 360] },
   timeliness: { inFlight: 10_000, pollIntervalMs: 300_000, windowMs: 300_000, sampleWorkflows: 600 },
+  faults: {
+    batchesPerSystem: 100, settleMs: 300_000, processingMs: 30_000, submitOverMs: 10_000, faultsUntilMs: 70_000, killFromMs: 5_000,
+    killEveryMs: 8_000, restartDelayMs: [1000, 3000], redisRestartAtMs: 25_000, postgresRestartAtMs: 35_000, postgresDownMs: 3_000,
+    drainAtMs: 48_000, drainForMs: 15_000,
+  },
 };
 
 export const QUICK_PRESET: Preset = {
   name: 'quick',
   dataName: 'bench-quick',
   ui: false,
-  overhead: { ...DEFAULT_PRESET.overhead, batches: 200, rounds: 1, warmupBatches: 20, historySample: 40, awaitTimerTails: false },
-  history: { polls: 1000, pollIntervalMs: 1 },
-  pollNow: { trials: 5, requests: 1000 },
-  ingest: { lines: 25_000, lineBytes: 1048 },
-  largeSubmit: { requests: 5_000, requestBytes: 4096 },
-  replayCost: { atPolls: [1, 10, 48] },
-  timeliness: { inFlight: 600, pollIntervalMs: 20_000, windowMs: 20_000, sampleWorkflows: 300 },
+  overhead: { ...DEFAULT_PRESET.overhead, batches: 40, rounds: 1, warmupBatches: 10, historySample: 30, awaitTimerTails: false },
+  history: { polls: 300, pollIntervalMs: 1 },
+  pollNow: { trials: 3, requests: 1000 },
+  ingest: { lines: 10_000, lineBytes: 1048 },
+  largeSubmit: { requests: 2_000, requestBytes: 4096 },
+  replayCost: { atPolls: [1, 10, 30] },
+  timeliness: { inFlight: 150, pollIntervalMs: 5_000, windowMs: 5_000, sampleWorkflows: 150 },
+  // The default's faults in half the time: provider batches of 15 s, every fault inside the first 32 s, the drain
+  // still longer than the grace.
+  faults: {
+    batchesPerSystem: 20, settleMs: 90_000, processingMs: 15_000, submitOverMs: 3_000, faultsUntilMs: 32_000, killFromMs: 3_000,
+    killEveryMs: 8_000, restartDelayMs: [1000, 3000], redisRestartAtMs: 8_000, postgresRestartAtMs: 12_000, postgresDownMs: 3_000,
+    drainAtMs: 17_000, drainForMs: 12_000,
+  },
 };
 
 /** Worker tuning passed to both worker processes (ours and the floor's) through the environment. */
@@ -103,7 +137,7 @@ export interface BenchOptions {
 export const USAGE = `npm run bench -- [options]
 
 Presets
-  --quick                 scaled down (200 batches, 1,000 polls, 600 in flight, 25,000 lines), headless, under 3 minutes
+  --quick                 scaled down (40 batches, 300 polls, 150 in flight, 10,000 lines, faults in 32 s), headless
   (default)               1,000 batches, a full 10,080-poll 7-day batch, 10,000 in flight, 100,000 lines (~100 MB), Temporal Web on
 
 Sizes

@@ -8,12 +8,15 @@
  *
  * Time scale FAULT_SCALE (30): the seed's schedule 60 s, 2 m, 5 m, 10 m, 30 m → 2, 4, 10, 20, 60 s; POLL_GRACE and the
  * resume sweep's period 5 min → 10 s; the expire sweep hourly → 2 min; max age 26 h → 52 min; the same schedule and
- * max age for ours' batches. Provider batches take 30 s (15 min). Timeline: submissions over the first 10 s; provider
- * 429/5xx at random until 70 s; a random worker of each system SIGKILLed every 8 s (restarted 1-3 s later) except
- * during the drain; Redis SIGKILLed and restarted empty at 25 s; PostgreSQL stopped for 3 s at 35 s; every worker of
- * every system stopped (SIGTERM) at 48 s for 15 s, longer than the grace; then nothing until every batch has run its
- * handler or `settleMs` after the faults. The queues' own failure detection is compressed by the same factor (floored
- * at 5 s: pg-boss's job expiry 30 s, BullMQ's lock and stalled check 5 s); ours' Temporal timeouts are not.
+ * max age for ours' batches. The timeline is the preset's (`faults`, presets.ts); by default provider batches take
+ * 30 s (15 min), submissions over the first 10 s; provider 429/5xx at random until 70 s; a random worker of each
+ * system SIGKILLed every 8 s (restarted 1-3 s later) except during the drain; Redis SIGKILLed and restarted empty at
+ * 25 s; PostgreSQL stopped for 3 s at 35 s; every worker of every system stopped (SIGTERM) at 48 s for 15 s, longer
+ * than the grace; then nothing until every batch has run its handler, `settleMs` after the faults, or (ours done)
+ * three resume periods without any handler running. `--quick` runs
+ * the same faults in half the time (15 s batches, faults until 32 s, a 12 s drain). The queues' own failure
+ * detection is compressed by the scale (floored at 5 s: pg-boss's job expiry 30 s, BullMQ's lock and stalled check
+ * 5 s); ours' Temporal timeouts are not.
  *
  * Counts per system: lost (handler never ran by the end), stalled past their schedule (handler ran later than the
  * provider's finish + the schedule's gap at that age + POLL_GRACE + the time PostgreSQL was down or no worker ran; the
@@ -40,20 +43,7 @@ import { defaultSetup, insertPeerBatches, openPeerClient, PEERS, PeerProcess, pr
 import { startBenchRedis, type BenchRedis } from './redis';
 
 export const FAULT_SCALE = 30;
-const PROCESSING_MS = 30_000;
 const TASK_QUEUE = 'bench-faults';
-const PLAN = {
-  submitOverMs: 10_000,
-  faultsUntilMs: 70_000,
-  killEveryMs: 8_000,
-  killFromMs: 5_000,
-  restartDelayMs: [1000, 3000] as [number, number],
-  redisRestartAtMs: 25_000,
-  postgresRestartAtMs: 35_000,
-  postgresDownMs: 3_000,
-  drainAtMs: 48_000,
-  drainForMs: 15_000,
-};
 
 interface Outage { from: number; to: number; what: string }
 
@@ -131,7 +121,8 @@ function overlap(from: number, to: number, outages: Outage[]): number {
   return outages.reduce((sum, outage) => sum + Math.max(0, Math.min(to, outage.to) - Math.max(from, outage.from)), 0);
 }
 
-export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes: { batchesPerSystem: number; settleMs: number }) {
+export async function runFaults(ctx: BenchContext, details: BenchDetails) {
+  const plan = ctx.preset.faults;
   const timing: PeerTiming = scaledTiming(FAULT_SCALE, { failureDetectionScale: FAULT_SCALE });
   const started = Date.now();
   const elapsedSeconds = () => Math.round((Date.now() - started) / 100) / 10;
@@ -164,7 +155,7 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
     }
 
     const providerEnv = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: ctx.fake.openaiBaseUrl };
-    ctx.fake.configure({ processingMs: PROCESSING_MS });
+    ctx.fake.configure({ processingMs: plan.processingMs });
     const batchFor = (label: string) => benchBatch({ requests: 4, pollScheduleMs: timing.pollScheduleMs, maxAgeMs: timing.maxAgeMs, handler: EFFECT_HANDLER, label });
 
     // --- ours: two stock workers on their own task queue -----------------------------------------------------
@@ -173,7 +164,7 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
       BENCH_EFFECTS_SYSTEM: 'ours' };
     const rng = seededRng(17);
     const newFleet = () => new WorkerFleet({ count: 2, env: oursEnv, logFile: path.join(ctx.dataDir, 'faults-workers.log'), counters, rng,
-      restartDelayMs: PLAN.restartDelayMs, progress: (message) => log(`ours ${message}`), elapsedSeconds });
+      restartDelayMs: plan.restartDelayMs, progress: (message) => log(`ours ${message}`), elapsedSeconds });
     let oursFleet = newFleet();
     await oursFleet.startAll();
     cleanups.push(() => oursFleet.stopAll());
@@ -194,8 +185,8 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
       fleets.set(peer, fleet);
       systems.push({ name: peer, effectsSystem: setup.system, schema: setup.schema, batches: [], pool, client });
     }
-    for (const system of systems) system.batches = Array.from({ length: sizes.batchesPerSystem }, () => batchFor(`faults-${system.name}`));
-    log(`${sizes.batchesPerSystem} batches for each of ${systems.map((system) => system.name).join(', ')}; scale ${FAULT_SCALE} ` +
+    for (const system of systems) system.batches = Array.from({ length: plan.batchesPerSystem }, () => batchFor(`faults-${system.name}`));
+    log(`${plan.batchesPerSystem} batches for each of ${systems.map((system) => system.name).join(', ')}; scale ${FAULT_SCALE} ` +
       `(schedule ${timing.pollScheduleMs.join('/')} ms, grace ${timing.pollGraceMs} ms, resume every ${timing.resumeEveryMs} ms, expire every ${timing.expireEveryMs} ms, max age ${timing.maxAgeMs} ms)`);
 
     // --- faults ---------------------------------------------------------------------------------------------------------
@@ -207,9 +198,9 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
     ] });
     let draining = false;
     const submitting = (async () => {
-      const total = sizes.batchesPerSystem;
+      const total = plan.batchesPerSystem;
       for (let index = 0; index < total; index += 1) {
-        await sleep(Math.max(0, t0 + (index * PLAN.submitOverMs) / total - Date.now()));
+        await sleep(Math.max(0, t0 + (index * plan.submitOverMs) / total - Date.now()));
         await Promise.all(systems.map(async (system) => {
           const batch = system.batches[index];
           if (system.client) {
@@ -224,42 +215,42 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
       log('all batches submitted');
     })();
     const kills = (async () => {
-      await sleep(PLAN.killFromMs);
-      while (Date.now() - t0 < PLAN.faultsUntilMs - 5000) {
+      await sleep(plan.killFromMs);
+      while (Date.now() - t0 < plan.faultsUntilMs - 5000) {
         if (!draining) {
           oursFleet.killRandom();
-          for (const fleet of fleets.values()) fleet.killRandom(rng, PLAN.restartDelayMs);
+          for (const fleet of fleets.values()) fleet.killRandom(rng, plan.restartDelayMs);
         }
-        await sleep(PLAN.killEveryMs);
+        await sleep(plan.killEveryMs);
       }
     })();
     const at = (ms: number) => sleep(Math.max(0, t0 + ms - Date.now()));
     const disruptions = (async () => {
       await submitting;
       if (redis?.restart) {
-        await at(PLAN.redisRestartAtMs);
+        await at(plan.redisRestartAtMs);
         log('Redis SIGKILLed; restarting it empty (no persistence)');
         await redis.restart();
         counters.serverRestarts += 1;
         log('Redis back');
       }
-      await at(PLAN.postgresRestartAtMs);
+      await at(plan.postgresRestartAtMs);
       const down = Date.now();
-      await infra.restartPostgres(PLAN.postgresDownMs);
+      await infra.restartPostgres(plan.postgresDownMs);
       counters.postgresRestarts += 1;
       outages.push({ from: down, to: Date.now(), what: 'postgres' });
-      await at(PLAN.drainAtMs);
+      await at(plan.drainAtMs);
       draining = true;
       const drainFrom = Date.now();
-      log(`drain: every worker of every system stopped for ${PLAN.drainForMs / 1000}s`);
+      log(`drain: every worker of every system stopped for ${plan.drainForMs / 1000}s`);
       await Promise.all([oursFleet.stopAll(), ...[...fleets.values()].map((fleet) => fleet.stopAll())]);
-      await sleep(PLAN.drainForMs);
+      await sleep(plan.drainForMs);
       oursFleet = newFleet();
       await Promise.all([oursFleet.startAll(), ...[...fleets.values()].map((fleet) => fleet.startAll())]);
       outages.push({ from: drainFrom, to: Date.now(), what: 'drain' });
       draining = false;
       log('drain over: workers back');
-      await at(PLAN.faultsUntilMs);
+      await at(plan.faultsUntilMs);
       ctx.fake.clearFaults();
       log('faults over');
     })();
@@ -274,14 +265,26 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
       return rows[0].n as number;
     };
     const faultsOver = Date.now();
+    let lastProgressAt = faultsOver;
+    let lastCounts = '';
     for (;;) {
       const counts = await Promise.all(systems.map((system) => dispatchedCount(system).catch(() => -1)));
-      if (counts.every((count) => count === sizes.batchesPerSystem)) break;
-      if (Date.now() - faultsOver > sizes.settleMs) {
-        log(`${sizes.settleMs / 1000}s after the faults: the run ends`);
+      if (counts.every((count) => count === plan.batchesPerSystem)) break;
+      if (counts.join() !== lastCounts) {
+        lastCounts = counts.join();
+        lastProgressAt = Date.now();
+      }
+      if (Date.now() - faultsOver > plan.settleMs) {
+        log(`${plan.settleMs / 1000}s after the faults: the run ends`);
         break;
       }
-      log(`dispatched: ${systems.map((system, index) => `${system.name} ${counts[index]}/${sizes.batchesPerSystem}`).join(', ')}`);
+      // Ours done, and no system moved for three of the chain's resume periods: what is left will not come back.
+      const idleMs = 3 * timing.resumeEveryMs;
+      if (counts[0] === plan.batchesPerSystem && Date.now() - lastProgressAt > idleMs) {
+        log(`no handler ran for ${idleMs / 1000}s (three resume periods) with ours done: the run ends`);
+        break;
+      }
+      log(`dispatched: ${systems.map((system, index) => `${system.name} ${counts[index]}/${plan.batchesPerSystem}`).join(', ')}`);
       await sleep(5000);
     }
     const runEnd = Date.now();
@@ -290,9 +293,9 @@ export async function runFaults(ctx: BenchContext, details: BenchDetails, sizes:
     details.faults = {
       scale: FAULT_SCALE,
       timing,
-      providerProcessingMs: PROCESSING_MS,
-      plan: PLAN,
-      batchesPerSystem: sizes.batchesPerSystem,
+      providerProcessingMs: plan.processingMs,
+      plan,
+      batchesPerSystem: plan.batchesPerSystem,
       counters: { workerKills: counters.workerKills, workerStarts: counters.workerStarts, redisRestarts: redis?.restart ? 1 : 0, postgresRestarts: counters.postgresRestarts },
       outages: outages.map((outage) => ({ what: outage.what, fromSeconds: round2((outage.from - t0) / 1000), seconds: round2((outage.to - outage.from) / 1000) })),
       runSeconds: round2((runEnd - t0) / 1000),

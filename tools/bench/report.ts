@@ -45,9 +45,11 @@ export type BenchResults = Record<ResultKey, number | null> & {
   errors: string[];
 };
 
-/** Targets of the issue; keys without one are reported for information. */
+/**
+ * Targets of the issues; keys without one are reported for information. overheadRatio (ours against no-op
+ * activities) is information since issue 17: it prices work the floor does not do at all; the peers' table compares.
+ */
 const TARGETS: Partial<Record<ResultKey, { text: string; check: (value: number) => boolean }>> = {
-  overheadRatio: { text: '≥ 0.85', check: (value) => value >= 0.85 },
   extraStatusCalls: { text: '= 0', check: (value) => value === 0 },
   eventsPerPoll: { text: '≤ 11', check: (value) => value <= 11 },
   maxHistoryEvents: { text: '≤ 10,000', check: (value) => value <= 10_000 },

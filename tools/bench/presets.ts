@@ -103,7 +103,7 @@ export const QUICK_PRESET: Preset = {
   name: 'quick',
   dataName: 'bench-quick',
   ui: false,
-  overhead: { ...DEFAULT_PRESET.overhead, batches: 40, rounds: 1, warmupBatches: 10, historySample: 30, awaitTimerTails: false },
+  overhead: { ...DEFAULT_PRESET.overhead, batches: 40, rounds: 1, warmupBatches: 5, historySample: 30, awaitTimerTails: false },
   history: { polls: 300, pollIntervalMs: 1 },
   pollNow: { trials: 3, requests: 1000 },
   ingest: { lines: 10_000, lineBytes: 1048 },

@@ -184,13 +184,13 @@ async function runFloor(ctx: BenchContext, tails: RoundTails, label: string, pol
 export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, details: BenchDetails) {
   const { overhead } = ctx.preset;
   ctx.fake.configure({ processingMs: overhead.processingMs });
-  const floorWorker = await ctx.startFloorWorker('floor');
+  const floorWorker = overhead.floor ? await ctx.startFloorWorker('floor') : undefined;
   const tails = new RoundTails(overhead.awaitTimerTails);
   try {
     // Warm-up: JIT, connections, workflow bundles, the server's task queues.
     ctx.log(`warm-up: ${overhead.warmupBatches} batches each`);
     const warm = await runOurs(ctx, tails, 'warm-up ours', overhead.warmupBatches, ours0.pid);
-    await runFloor(ctx, tails, 'warm-up floor', warm.batches.map(() => 3), floorWorker.pid);
+    if (floorWorker) await runFloor(ctx, tails, 'warm-up floor', warm.batches.map(() => 3), floorWorker.pid);
 
     const oursRounds: RoundResult[] = [];
     const floorRounds: RoundResult[] = [];
@@ -207,12 +207,15 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
       );
       const pollsById = new Map(rows.map((row) => [row.id, row.poll_count]));
       const polls = ours.batches.map((batch) => pollsById.get(batch.id) ?? 0);
+      if (!floorWorker) continue;
       ctx.log(`round ${round}/${overhead.rounds}: floor, the same ${polls.reduce((a, b) => a + b, 0)} timers and ${polls.reduce((a, b) => a + b + 5, 0)} no-op activities`);
       floorRounds.push(await runFloor(ctx, tails, `floor r${round}`, polls, floorWorker.pid));
     }
     if (statementsFile) await writeStatementStats(ctx, statementsFile);
-    const best = (rounds: RoundResult[]) => Math.max(...rounds.map((round) => round.batchesPerSecond));
-    const overheadRatio = round2(best(oursRounds) / best(floorRounds));
+    const best = (rounds: RoundResult[]) => (rounds.length ? Math.max(...rounds.map((round) => round.batchesPerSecond)) : null);
+    const oursBest = best(oursRounds)!;
+    const floorBest = best(floorRounds);
+    const overheadRatio = floorBest === null ? null : round2(oursBest / floorBest);
 
     // Provider efficiency over every measured batch.
     const efficiency = await providerEfficiency(ctx, measured);
@@ -232,21 +235,21 @@ export async function runOverhead(ctx: BenchContext, ours0: WorkerProcess, detai
       requestsPerBatch: overhead.requestsPerBatch,
       ours: oursRounds,
       floor: floorRounds,
-      oursBestBatchesPerSecond: best(oursRounds),
-      floorBestBatchesPerSecond: best(floorRounds),
-      perRoundRatios: oursRounds.map((round, index) => round2(round.batchesPerSecond / floorRounds[index].batchesPerSecond)),
+      oursBestBatchesPerSecond: oursBest,
+      floorBestBatchesPerSecond: floorBest,
+      perRoundRatios: floorRounds.map((round, index) => round2(oursRounds[index].batchesPerSecond / round.batchesPerSecond)),
       cpuMsPerBatch: { ours: cpuMsPerBatch(oursRounds), floor: cpuMsPerBatch(floorRounds) },
       historySample: sampleStats,
       exampleWorkflow: ctx.webLink(measured[0].workflowId) ?? measured[0].workflowId,
     };
     details.providerEfficiency = efficiency;
     details.historyCandidates.push({ source: 'overhead batches (sample)', maxEvents: sampleStats.maxEvents });
-    ctx.log(`overheadRatio ${overheadRatio} (ours ${best(oursRounds)} vs floor ${best(floorRounds)} batches/s); ` +
+    ctx.log(`${floorBest === null ? `ours ${oursBest} batches/s (no floor run)` : `overheadRatio ${overheadRatio} (ours ${oursBest} vs floor ${floorBest} batches/s)`}; ` +
       `status calls per batch ${efficiency.statusCallsPerBatch} (minimum ${efficiency.minimumStatusCallsPerBatch}), extra ${efficiency.extraStatusCalls}; ` +
       `provider batches per batch ${efficiency.providerBatchesPerBatch}`);
     return { overheadRatio, extraStatusCalls: efficiency.extraStatusCalls };
   } finally {
-    await floorWorker.stop();
+    await floorWorker?.stop();
   }
 }
 

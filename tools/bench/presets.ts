@@ -44,6 +44,8 @@ export interface Preset {
     historySample: number;
     /** Before each round, wait for the timeout timers of the one before to fire (bench/overhead.ts); off in --quick. */
     awaitTimerTails: boolean;
+    /** Run the no-op floor too (overheadRatio, information only since issue 17); off in --quick. */
+    floor: boolean;
   };
   history: { polls: number; pollIntervalMs: number };
   pollNow: { trials: number; requests: number };
@@ -83,7 +85,7 @@ export const DEFAULT_PRESET: Preset = {
   ui: true,
   overhead: {
     batches: 1000, rounds: 2, requestsPerBatch: 4, pollScheduleMs: [200, 300, 500], processingMs: 3000, warmupBatches: 50, historySample: 100,
-    awaitTimerTails: true,
+    awaitTimerTails: true, floor: true,
   },
   history: { polls: 10_080, pollIntervalMs: 1 },
   pollNow: { trials: 11, requests: 1000 },
@@ -103,19 +105,19 @@ export const QUICK_PRESET: Preset = {
   name: 'quick',
   dataName: 'bench-quick',
   ui: false,
-  overhead: { ...DEFAULT_PRESET.overhead, batches: 40, rounds: 1, warmupBatches: 5, historySample: 30, awaitTimerTails: false },
+  overhead: { ...DEFAULT_PRESET.overhead, batches: 40, rounds: 1, warmupBatches: 5, historySample: 30, awaitTimerTails: false, floor: false },
   history: { polls: 300, pollIntervalMs: 1 },
   pollNow: { trials: 3, requests: 1000 },
   ingest: { lines: 10_000, lineBytes: 1048 },
   largeSubmit: { requests: 2_000, requestBytes: 4096 },
   replayCost: { atPolls: [1, 10, 30] },
-  timeliness: { inFlight: 150, pollIntervalMs: 5_000, windowMs: 5_000, sampleWorkflows: 150 },
-  // The default's faults in half the time: provider batches of 15 s, every fault inside the first 32 s, the drain
+  timeliness: { inFlight: 90, pollIntervalMs: 3_000, windowMs: 3_000, sampleWorkflows: 90 },
+  // The default's faults in half the time: provider batches of 15 s, every fault inside the first 30 s, the drain
   // still longer than the grace.
   faults: {
-    batchesPerSystem: 20, settleMs: 90_000, processingMs: 15_000, submitOverMs: 3_000, faultsUntilMs: 32_000, killFromMs: 3_000,
-    killEveryMs: 8_000, restartDelayMs: [1000, 3000], redisRestartAtMs: 8_000, postgresRestartAtMs: 12_000, postgresDownMs: 3_000,
-    drainAtMs: 17_000, drainForMs: 12_000,
+    batchesPerSystem: 20, settleMs: 90_000, processingMs: 15_000, submitOverMs: 3_000, faultsUntilMs: 30_000, killFromMs: 3_000,
+    killEveryMs: 7_000, restartDelayMs: [1000, 3000], redisRestartAtMs: 6_000, postgresRestartAtMs: 9_000, postgresDownMs: 3_000,
+    drainAtMs: 14_000, drainForMs: 12_000,
   },
 };
 
@@ -137,7 +139,7 @@ export interface BenchOptions {
 export const USAGE = `npm run bench -- [options]
 
 Presets
-  --quick                 scaled down (40 batches, 300 polls, 150 in flight, 10,000 lines, faults in 32 s), headless
+  --quick                 scaled down (40 batches and no floor, 300 polls, 90 in flight at 3 s, 10,000 lines, faults in 30 s), headless, about 3 minutes
   (default)               1,000 batches, a full 10,080-poll 7-day batch, 10,000 in flight, 100,000 lines (~100 MB), Temporal Web on
 
 Sizes

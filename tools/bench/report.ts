@@ -152,6 +152,7 @@ function context(results: BenchResults, key: ResultKey): string {
   const d = results.details as Record<string, any>;
   switch (key) {
     case 'overheadRatio':
+      if (d.overhead && d.overhead.floorBestBatchesPerSecond === null) return `${d.overhead.batches} concurrent batches, ours ${d.overhead.oursBestBatchesPerSecond} batches/s; no floor run`;
       return d.overhead ? `${d.overhead.batches} concurrent batches, ${d.overhead.oursBestBatchesPerSecond} vs ${d.overhead.floorBestBatchesPerSecond} batches/s` +
         (d.overhead.cpuMsPerBatch ? `; CPU ms/batch ${cpuLine(d.overhead.cpuMsPerBatch.ours)} vs ${cpuLine(d.overhead.cpuMsPerBatch.floor)}` : '') : '';
     case 'extraStatusCalls':

@@ -1,6 +1,6 @@
 import { appendEvent } from '../db/events-store';
-import { isTerminalBatchStatus } from '../domain/statuses';
 import { markPartFilesDeleted, partsWithFilesToDelete } from '../db/provider-batches-store';
+import { isTerminalBatchStatus } from '../domain/statuses';
 import { batchLookup, batchSubject } from './batch-lookup';
 import type { ActivityDeps } from './deps';
 import { trackStep } from './step-tracking';

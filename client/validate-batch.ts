@@ -70,16 +70,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
 }
 
-
-/**
- * Rejects bad input with a ValidationError naming the field. Runs before any write, so a rejected submission leaves
- * nothing behind.
- */
 /** A submission that passed validation; each request carries its params as the JSON text to store. */
 export interface ValidSubmitBatch extends Omit<SubmitBatchInput, 'requests'> {
   requests: NewRequest[];
 }
 
+/**
+ * Rejects bad input with a ValidationError naming the field. Runs before any write, so a rejected submission leaves
+ * nothing behind.
+ */
 export function validateSubmitBatch(
   input: unknown,
   options: { handlers?: readonly string[]; providerLimits?: ProviderLimitsTable } = {},

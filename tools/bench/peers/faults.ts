@@ -13,8 +13,8 @@
  * system SIGKILLed every 8 s (restarted 1-3 s later) except during the drain; Redis SIGKILLed and restarted empty at
  * 25 s; PostgreSQL stopped for 3 s at 35 s; every worker of every system stopped (SIGTERM) at 48 s for 15 s, longer
  * than the grace; then nothing until every batch has run its handler, `settleMs` after the faults, or (ours done)
- * three resume periods without any handler running. `--quick` runs
- * the same faults in half the time (15 s batches, faults until 30 s, a 12 s drain). The queues' own failure
+ * three resume periods without any handler running. `--quick` runs the same faults in half the time (15 s batches,
+ * faults until 30 s, a 12 s drain). The queues' own failure
  * detection is compressed by the scale (floored at 5 s: pg-boss's job expiry 30 s, BullMQ's lock and stalled check
  * 5 s); ours' Temporal timeouts are not.
  *
